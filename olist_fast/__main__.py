@@ -1,0 +1,5 @@
+"""``python -m olist_fast``."""
+
+from olist_fast.cli import main
+
+main()

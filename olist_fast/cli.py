@@ -1,0 +1,143 @@
+"""The ``olist-fast`` command line: each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import polars as pl
+import typer
+
+from olist_fast import __version__
+from olist_fast.data import resolve_data_dir
+from olist_fast.io import OlistDataError
+from olist_fast.validate import ValidationReport, validate
+
+app = typer.Typer(
+    name="olist-fast",
+    help="Find the Olist customers who will buy again, and how much they will spend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+T = TypeVar("T")
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Folder of Olist CSV or Parquet files. Default: ./datasets (the demo set is "
+        "generated there on first use).",
+        file_okay=False,
+    ),
+]
+
+
+def say(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(code=1)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn known failures into one line on stderr and exit code 1."""
+    try:
+        return fn()
+    except (OlistDataError, pl.exceptions.PolarsError, ValueError, OSError) as exc:
+        if _state["debug"]:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise fail(first) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"olist-fast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Leak-free repeat-purchase propensity for the Olist Brazilian e-commerce data."""
+    _state["debug"] = debug
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the nine CSV files to.")],
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.001, help="1 is about 99k orders, 10 about 1M.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same bytes.")] = 0,
+) -> None:
+    """Write a generated demo dataset in the exact format of the real Kaggle files."""
+    from olist_fast.synth import generate as _generate
+
+    t0 = time.perf_counter()
+    say(f"Generating scale {scale:g}, seed {seed} into {out}/ ...")
+    paths = guarded(lambda: _generate(out, scale=scale, random_state=seed))
+    size = sum(p.stat().st_size for p in paths) / 1e6
+    say(f"Wrote {len(paths)} files ({size:.1f} MB) in {time.perf_counter() - t0:.1f} s.")
+
+
+def print_report(report: ValidationReport) -> None:
+    for line in report.errors:
+        typer.echo(f"error: {line}", err=True)
+    for line in report.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    if report.rows:
+        typer.echo("Rows per table:")
+        for name, n in report.rows.items():
+            typer.echo(f"  {name:<22}{n:>12,}")
+    if report.purchase_range:
+        lo, hi = report.purchase_range
+        typer.echo(f"Purchases from {lo} to {hi}")
+    if report.monthly is not None:
+        typer.echo("Orders per month (all / eligible):")
+        for month, total, elig in report.monthly.iter_rows():
+            typer.echo(f"  {month:%Y-%m} {total:>10,} {elig:>10,}")
+    if report.health:
+        h = report.health
+        where = (
+            f"eligible orders fall below 10% of the busiest month in {h.collapse_month}"
+            if h.collapse_month
+            else "no month after the busiest falls below 10% of it"
+        )
+        typer.echo(
+            f"Data health: busiest month {h.busiest_month} ({h.busiest_orders:,} eligible "
+            f"orders); {where}. Healthy period ends {h.healthy_end:%Y-%m-%d} "
+            "(the default --as-of)."
+        )
+
+
+@app.command("validate")
+def validate_cmd(data: DataOpt = None) -> None:
+    """Check every file (format, columns, types, keys, joins) and summarise the data."""
+    path = guarded(lambda: resolve_data_dir(data, say=say))
+    report = guarded(lambda: validate(path))
+    print_report(report)
+    if not report.ok:
+        typer.echo(f"{len(report.errors)} error(s): {path} is not usable.", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"OK: {path} is usable ({len(report.warnings)} warning(s)).")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

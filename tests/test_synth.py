@@ -1,0 +1,181 @@
+"""The generated dataset: real byte format, determinism, and statistics close to the real data.
+
+The reference figures are those of ``shared/olist-facts.md`` (the real full files);
+each tolerance is stated next to its figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from olist_fast.io import scan_olist
+from olist_fast.schema import TABLES
+from olist_fast.synth import generate, make_olist, write_olist
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    a, b, c = (tmp_path / x for x in "abc")
+    generate(a, scale=0.01, random_state=3)
+    generate(b, scale=0.01, random_state=3)
+    generate(c, scale=0.01, random_state=4)
+    assert digest(a) == digest(b)
+    assert digest(a)["olist_orders_dataset.csv"] != digest(c)["olist_orders_dataset.csv"]
+
+
+def test_translation_file_is_byte_identical_to_the_real_one(
+    small_csv_dir: Path, real_samples: Path
+) -> None:
+    name = "product_category_name_translation.csv"
+    assert (small_csv_dir / name).read_bytes() == (real_samples / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", [n for n in TABLES if n != "category_translation"])
+def test_headers_match_the_real_files_byte_for_byte(
+    small_csv_dir: Path, real_samples: Path, name: str
+) -> None:
+    stem = TABLES[name].stem
+    first = (small_csv_dir / f"{stem}.csv").read_bytes().split(b"\n", 1)[0]
+    real = (real_samples / f"{stem}.csv").read_bytes().split(b"\n", 1)[0]
+    assert first == real
+
+
+def test_values_are_quoted_like_the_real_export(small_csv_dir: Path) -> None:
+    lines = (small_csv_dir / "olist_customers_dataset.csv").read_text().splitlines()[1:]
+    for line in lines[:200]:
+        cid, uid, zip_, city, state = line.split(",")
+        for v in (cid, uid, zip_):
+            raw = v.strip('"')
+            assert (v.startswith('"')) == raw[0].isdigit(), line
+        assert zip_.startswith('"') and len(zip_) == 7, line  # "01234": always digit-led
+        assert not city.startswith('"') and not state.startswith('"')
+    orders = (small_csv_dir / "olist_orders_dataset.csv").read_text().splitlines()
+    assert all(",20" in ln for ln in orders[1:50])  # timestamps unquoted
+
+
+def test_reviews_use_crlf_and_multiline_comments(small_csv_dir: Path) -> None:
+    raw = (small_csv_dir / "olist_order_reviews_dataset.csv").read_bytes()
+    assert raw.split(b"\n", 1)[0].endswith(b"\r")
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    df = scan_olist(small_csv_dir, tables=["order_reviews"])["order_reviews"].collect()
+    assert df["review_comment_message"].str.contains("\r\n").sum() > 0
+    assert df["review_comment_message"].str.contains(",").sum() > 0
+
+
+def test_typed_frames_round_trip_through_csv(small_tables, small_csv_dir: Path) -> None:
+    read = {k: v.collect() for k, v in scan_olist(small_csv_dir).items()}
+    for name, df in small_tables.items():
+        assert read[name].equals(df), name
+
+
+# -- statistics at scale 1 ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scale1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
+    out = tmp_path_factory.mktemp("scale1")
+    write_olist(make_olist(scale=1.0, random_state=0), out)
+    return {k: v.collect() for k, v in scan_olist(out).items()}
+
+
+def within(value: float, target: float, rel: float) -> bool:
+    return abs(value - target) <= rel * abs(target)
+
+
+def test_table_sizes(scale1) -> None:
+    real = {"orders": 99_441, "order_items": 112_650, "order_payments": 103_886,
+            "order_reviews": 99_224, "products": 32_951, "sellers": 3_095,
+            "geolocation": 1_000_163, "category_translation": 71}  # fmt: skip
+    for name, n in real.items():
+        assert within(scale1[name].height, n, 0.04), (name, scale1[name].height, n)
+
+
+def test_customers_and_repeat_behaviour(scale1) -> None:
+    oc = scale1["orders"].join(scale1["customers"], on="customer_id")
+    per = oc.group_by("customer_unique_id").agg(
+        n=pl.len(), days=pl.col("order_purchase_timestamp").dt.date().n_unique()
+    )
+    assert within(per.height, 96_096, 0.02)
+    assert within((per["n"] >= 2).mean(), 0.0312, 0.15)  # 3.12 % repeat
+    assert within((per["days"] >= 2).mean(), 0.0224, 0.20)  # 2.24 % on two days
+    assert within((per["n"] >= 3).mean(), 0.0026, 0.5)  # 0.26 % three or more
+    elig = oc.filter(~pl.col("order_status").is_in(["canceled", "unavailable"]))
+    for as_of in ("2017-12-01", "2018-03-01", "2018-05-01"):
+        a = datetime.fromisoformat(as_of)
+        ts = pl.col("order_purchase_timestamp")
+        pop = elig.filter(ts < a)["customer_unique_id"].unique()
+        fut = elig.filter(ts >= a, ts < a + timedelta(days=90))["customer_unique_id"].unique()
+        share = pop.is_in(fut.implode()).mean()
+        assert 0.004 <= share <= 0.012, (as_of, share)  # about 1 % buy again in 90 days
+
+
+def test_monthly_curve_and_collapse(scale1) -> None:
+    o = scale1["orders"]
+    monthly = dict(
+        o.group_by(pl.col("order_purchase_timestamp").dt.strftime("%Y-%m")).len().iter_rows()
+    )
+    peak = max(monthly, key=lambda m: monthly[m])
+    assert peak == "2017-11"
+    for month, real in {"2017-01": 800, "2017-06": 3245, "2017-11": 7544, "2018-03": 7211,
+                        "2018-08": 6512}.items():  # fmt: skip
+        assert within(monthly[month], real, 0.10), (month, monthly[month])
+    assert monthly.get("2018-09", 0) < 40 and monthly.get("2018-10", 0) < 15
+    assert o["order_purchase_timestamp"].max() < datetime(2018, 10, 18)
+
+
+def test_status_and_delivery(scale1) -> None:
+    o = scale1["orders"]
+    share = dict(o["order_status"].value_counts(normalize=True).iter_rows())
+    assert within(share["delivered"], 0.9702, 0.01)
+    for status, real in {"shipped": 0.0111, "canceled": 0.0063, "unavailable": 0.0061}.items():
+        assert within(share[status], real, 0.35), (status, share[status])
+    d = o.filter(pl.col("order_delivered_customer_date").is_not_null())
+    days = (d["order_delivered_customer_date"] - d["order_purchase_timestamp"]).dt.total_seconds()
+    delay = d["order_delivered_customer_date"] - d["order_estimated_delivery_date"]
+    delay_days = delay.dt.total_seconds() / 86400
+    assert within((days / 86400).mean(), 12.09, 0.06)
+    assert within(delay_days.median(), -12.0, 0.12)
+    assert within((delay_days > 0).mean(), 0.0811, 0.15)
+    assert within(o["order_delivered_customer_date"].null_count() / o.height, 0.0298, 0.25)
+
+
+def test_items_prices_payments_reviews(scale1) -> None:
+    it, p, r = scale1["order_items"], scale1["order_payments"], scale1["order_reviews"]
+    per_order = it.group_by("order_id").len()["len"]
+    assert within((per_order == 1).mean(), 88_863 / 98_666, 0.02)
+    assert within(it["price"].median(), 74.99, 0.12)
+    assert within(it["price"].mean(), 120.65, 0.08)
+    assert within(it["freight_value"].median(), 16.26, 0.08)
+    no_items = scale1["orders"].height - it["order_id"].n_unique()
+    assert within(no_items, 775, 0.25)
+    types = dict(p["payment_type"].value_counts(normalize=True).iter_rows())
+    for t, real in {"credit_card": 0.7392, "boleto": 0.1904, "voucher": 0.0556,
+                    "debit_card": 0.0147}.items():  # fmt: skip
+        assert within(types[t], real, 0.2), (t, types[t])
+    cc = p.filter(pl.col("payment_type") == "credit_card")["payment_installments"]
+    assert within(cc.mean(), 2.85, 0.1)
+    assert within(p["payment_value"].median(), 100.0, 0.1)
+    assert within(r["review_score"].mean(), 4.086, 0.02)
+    assert within((r["review_score"] == 1).mean(), 0.115, 0.15)
+    assert within(r["review_comment_message"].is_not_null().mean(), 0.413, 0.08)
+    assert within(r["review_comment_title"].is_not_null().mean(), 0.117, 0.15)
+    dup_ids = r.height - r["review_id"].n_unique()
+    assert within(dup_ids, 764 + 2 * 25, 0.3)
+    assert r.select(pl.struct("order_id", "review_id").is_duplicated().sum()).item() == 0
+
+
+def test_customer_states_and_products(scale1) -> None:
+    states = dict(scale1["customers"]["customer_state"].value_counts(normalize=True).iter_rows())
+    for s, real in {"SP": 0.4198, "RJ": 0.1292, "MG": 0.1170}.items():
+        assert within(states[s], real, 0.05)
+    assert len(states) == 27
+    pr = scale1["products"]
+    assert within(pr["product_category_name"].null_count(), 610, 0.2)
+    # 72 categories in the real products file (the facts say 73 in use)
+    assert pr["product_category_name"].n_unique() - 1 == 72

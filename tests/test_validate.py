@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from olist_fast.cli import app
+from olist_fast.validate import data_health, validate
+
+runner = CliRunner()
+ORDERS = "olist_orders_dataset.csv"
+
+
+def run_validate(data: Path):
+    return runner.invoke(app, ["validate", "--data", str(data)])
+
+
+def one_error(result, *fragments: str) -> str:
+    """The run failed with exit 1 and exactly one error line holding every fragment."""
+    assert result.exit_code == 1, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for f in fragments:
+        assert f in errors[0], errors[0]
+    assert "Traceback" not in result.output
+    return errors[0]
+
+
+def edit_line(path: Path, line_no: int, fn) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[line_no - 1] = fn(lines[line_no - 1])
+    path.write_bytes(b"\n".join(lines))
+
+
+def test_generated_data_is_valid(small_csv_dir: Path) -> None:
+    result = run_validate(small_csv_dir)
+    assert result.exit_code == 0, result.output
+    assert "OK:" in result.stdout
+    assert "Rows per table:" in result.stdout
+
+
+def test_real_samples_parse_without_errors(real_samples: Path) -> None:
+    report = validate(real_samples)
+    assert report.errors == []
+    assert any("not in olist_customers_dataset" in w for w in report.warnings)
+    assert report.health is not None
+    assert report.health.collapse_month == "2018-09"
+
+
+def test_missing_file(data_copy: Path) -> None:
+    (data_copy / "olist_sellers_dataset.csv").unlink()
+    one_error(run_validate(data_copy), "olist_sellers_dataset.csv", "file not found")
+
+
+def test_missing_column(data_copy: Path) -> None:
+    edit_line(data_copy / ORDERS, 1, lambda b: b.replace(b'"order_status"', b'"status"'))
+    one_error(run_validate(data_copy), ORDERS, "missing column 'order_status'")
+
+
+def test_unparseable_timestamp(data_copy: Path) -> None:
+    edit_line(
+        data_copy / ORDERS, 5, lambda b: b.replace(b",20", b",2O", 1)
+    )  # a letter O in the purchase timestamp
+    err = one_error(run_validate(data_copy), ORDERS, "order_purchase_timestamp", "row 4")
+    assert "is not a timestamp" in err
+
+
+def test_unparseable_number(data_copy: Path) -> None:
+    path = data_copy / "olist_order_items_dataset.csv"
+    edit_line(path, 3, lambda b: b.rsplit(b",", 1)[0] + b',"12,5"')
+    err = one_error(run_validate(data_copy), path.name, "row 2", "freight_value")
+    assert "'12,5' is not a number" in err
+
+
+def test_extra_field_names_the_row(data_copy: Path) -> None:
+    path = data_copy / "olist_order_items_dataset.csv"
+    edit_line(path, 4, lambda b: b + b",9.99")
+    one_error(run_validate(data_copy), path.name, "row 3", "8 fields (expected 7)")
+
+
+def test_non_utf8_bytes(data_copy: Path) -> None:
+    path = data_copy / "olist_customers_dataset.csv"
+    edit_line(path, 7, lambda b: b.replace(b"SP", b"S\xe3o", 1) if b"SP" in b else b + b"\xff")
+    one_error(run_validate(data_copy), path.name, "line 7", "invalid UTF-8")
+
+
+def test_zero_byte_file(data_copy: Path) -> None:
+    (data_copy / "olist_order_payments_dataset.csv").write_bytes(b"")
+    one_error(run_validate(data_copy), "olist_order_payments_dataset.csv", "0 bytes")
+
+
+def test_header_only_file(data_copy: Path) -> None:
+    path = data_copy / "olist_order_payments_dataset.csv"
+    path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
+    one_error(run_validate(data_copy), path.name, "no data rows")
+
+
+def test_truncated_last_line(data_copy: Path) -> None:
+    path = data_copy / ORDERS
+    text = path.read_bytes().rstrip(b"\n")
+    n_rows = text.count(b"\n")
+    path.write_bytes(text[: text.rindex(b",", 0, text.rindex(b",") - 1)])
+    one_error(run_validate(data_copy), ORDERS, f"row {n_rows}", "truncated")
+
+
+def test_duplicated_order_id(data_copy: Path) -> None:
+    path = data_copy / ORDERS
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    path.write_bytes(b"\n".join([*lines, lines[3]]) + b"\n")
+    one_error(run_validate(data_copy), ORDERS, "duplicated key")
+
+
+def test_unclosed_quote_is_a_parse_error(data_copy: Path) -> None:
+    path = data_copy / "olist_sellers_dataset.csv"
+    path.write_bytes(path.read_bytes() + b'"abc,"01234,x,SP\n')
+    one_error(run_validate(data_copy), path.name)
+
+
+def test_data_health_finds_the_collapse() -> None:
+    def month(y: int, m: int, n: int, status: str = "delivered") -> list[dict]:
+        return [
+            {"order_status": status, "order_purchase_timestamp": datetime(y, m, 1 + i % 27)}
+            for i in range(n)
+        ]
+
+    rows = (
+        month(2018, 1, 100)
+        + month(2018, 2, 50)
+        + month(2018, 3, 12)  # above 10 % of 100: still healthy
+        + month(2018, 4, 9)  # below: the collapse
+        + month(2018, 5, 80)
+        + month(2018, 6, 500, "canceled")  # ineligible orders do not count
+    )
+    health = data_health(pl.LazyFrame(rows))
+    assert health.busiest_month == "2018-01"
+    assert health.collapse_month == "2018-04"
+    assert health.healthy_end == datetime(2018, 4, 1)
+
+
+def test_data_health_without_collapse_ends_after_the_data() -> None:
+    rows = [
+        {"order_status": None, "order_purchase_timestamp": datetime(2018, 1, 3, 10)},
+        {"order_status": "delivered", "order_purchase_timestamp": datetime(2018, 2, 3, 10)},
+    ]
+    health = data_health(pl.LazyFrame(rows))
+    assert health.collapse_month is None
+    assert health.healthy_end == datetime(2018, 2, 4)
+
+
+@pytest.mark.parametrize("parquet", [True])
+def test_validate_reads_parquet(small_csv_dir: Path, tmp_path: Path, parquet: bool) -> None:
+    from olist_fast.io import convert
+
+    convert(small_csv_dir, tmp_path)
+    assert run_validate(tmp_path).exit_code == 0
