@@ -19,8 +19,8 @@ run: setup
 	$(BIN)/olist-fast validate
 
 test: setup
-	$(BIN)/ruff check olist_fast tests benchmarks
-	$(BIN)/ruff format --check olist_fast tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 bench: setup
