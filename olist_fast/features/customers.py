@@ -1,0 +1,116 @@
+"""The customer grain: the order grain aggregated per ``customer_unique_id``.
+
+The 23 features of the feature contract (``shared/feature-contract.md``), with
+their names, types and empty-case values, one row per customer with at least one
+history order, sorted by ``customer_unique_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from olist_fast.features.orders import PURCHASE, days_between
+
+FEATURES: tuple[str, ...] = (
+    "recency_days",
+    "tenure_days",
+    "n_orders",
+    "n_purchase_days",
+    "monetary",
+    "avg_order_value",
+    "n_items",
+    "avg_item_price",
+    "freight_ratio",
+    "n_categories",
+    "n_sellers",
+    "n_reviews",
+    "avg_review_score",
+    "min_review_score",
+    "share_reviews_with_comment",
+    "preferred_payment_type",
+    "avg_installments",
+    "uses_voucher",
+    "n_delivered",
+    "avg_delivery_days",
+    "avg_delay_days",
+    "late_share",
+    "customer_state",
+)
+CATEGORICAL: tuple[str, ...] = ("preferred_payment_type", "customer_state")
+KEY = "customer_unique_id"
+
+
+def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """``num / den`` as float64, null when ``den`` is 0."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(None)
+
+
+def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
+    """Per customer, the payment type with the largest value in whole cents (ties: A-Z)."""
+    return (
+        order_grain.select(KEY, "payment_types", "payment_cents")
+        .explode("payment_types", "payment_cents")
+        .drop_nulls("payment_types")
+        .group_by(KEY, "payment_types")
+        .agg(pl.col("payment_cents").sum())
+        .group_by(KEY)
+        .agg(
+            pl.col("payment_types")
+            .sort_by("payment_cents", "payment_types", descending=[True, False])
+            .first()
+            .alias("preferred_payment_type")
+        )
+    )
+
+
+def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
+    """The per-customer feature table of ``as_of`` from its order grain (LazyFrame out)."""
+    ts = pl.col(PURCHASE)
+    n_items = pl.col("n_items").sum()
+    price_sum = pl.col("price_sum").sum()
+    n_reviews = pl.col("n_reviews").sum()
+    delivered = pl.col("delivered")
+    agg = order_grain.group_by(KEY).agg(
+        days_between(ts.max(), pl.lit(as_of)).alias("recency_days"),
+        days_between(ts.min(), pl.lit(as_of)).alias("tenure_days"),
+        pl.len().cast(pl.Int64).alias("n_orders"),
+        ts.dt.date().n_unique().cast(pl.Int64).alias("n_purchase_days"),
+        pl.col("paid").sum().fill_null(0.0).alias("monetary"),
+        n_items.cast(pl.Int64).alias("n_items"),
+        _ratio(price_sum, pl.col("n_prices").sum()).alias("avg_item_price"),
+        pl.when(price_sum > 0)
+        .then(pl.col("freight_sum").sum() / price_sum)
+        .otherwise(None)
+        .alias("freight_ratio"),
+        pl.col("categories")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .n_unique()
+        .cast(pl.Int64)
+        .alias("n_categories"),
+        pl.col("sellers")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .n_unique()
+        .cast(pl.Int64)
+        .alias("n_sellers"),
+        n_reviews.cast(pl.Int64).alias("n_reviews"),
+        _ratio(pl.col("score_sum").sum(), pl.col("score_n").sum()).alias("avg_review_score"),
+        pl.col("score_min").min().cast(pl.Int64).alias("min_review_score"),
+        _ratio(pl.col("n_commented").sum(), n_reviews).alias("share_reviews_with_comment"),
+        _ratio(pl.col("installments_sum").sum(), pl.col("installments_n").sum()).alias(
+            "avg_installments"
+        ),
+        pl.col("has_voucher").any().fill_null(False).cast(pl.Int64).alias("uses_voucher"),
+        delivered.sum().cast(pl.Int64).alias("n_delivered"),
+        pl.col("delivery_days").mean().alias("avg_delivery_days"),
+        pl.col("delay_days").mean().alias("avg_delay_days"),
+        pl.col("late").mean().alias("late_share"),
+        pl.col("customer_state").sort_by(PURCHASE, "order_id").last().alias("customer_state"),
+    )
+    agg = agg.with_columns((pl.col("monetary") / pl.col("n_orders")).alias("avg_order_value"))
+    return (
+        agg.join(preferred_payment_type(order_grain), on=KEY, how="left")
+        .select(KEY, *FEATURES)
+        .sort(KEY)
+    )

@@ -1,0 +1,53 @@
+"""Labels of a snapshot: who bought again in ``[as_of, as_of + horizon)``, and for how much."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from olist_fast.features.orders import PURCHASE, customer_orders
+
+LABELS: tuple[str, ...] = ("bought_again", "future_spend")
+
+
+def label_window_covered(
+    latest_purchase: datetime | None, *, as_of: datetime, horizon_days: int
+) -> bool:
+    """The window is covered when the latest purchase is at or after its end."""
+    return latest_purchase is not None and latest_purchase >= as_of + timedelta(days=horizon_days)
+
+
+def latest_purchase(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """The latest purchase timestamp of any order (any status), as a one-cell frame."""
+    return orders.select(pl.col(PURCHASE).max())
+
+
+def build_labels(
+    tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int
+) -> pl.LazyFrame:
+    """Per customer with an eligible order in the window: ``future_spend`` (their payments)."""
+    end = as_of + timedelta(days=horizon_days)
+    window = customer_orders(tables["orders"], tables["customers"]).filter(
+        pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end
+    )
+    paid = tables["order_payments"].group_by("order_id").agg(pl.col("payment_value").sum())
+    return (
+        window.select("order_id", "customer_unique_id")
+        .join(paid, on="order_id", how="left")
+        .group_by("customer_unique_id")
+        .agg(pl.col("payment_value").sum().alias("future_spend"))
+    )
+
+
+def add_labels(features: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Left-join labels onto a feature table: 0 / 0.0 for customers who did not buy."""
+    return (
+        features.join(labels, on="customer_unique_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("future_spend").is_not_null().cast(pl.Int64).alias("bought_again"),
+            pl.col("future_spend").fill_null(0.0),
+        )
+        .select(*features.collect_schema().names(), *LABELS)
+    )

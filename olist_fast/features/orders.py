@@ -1,0 +1,142 @@
+"""The order grain: one row per history order, its items, payments and reviews reduced
+to per-order facts known before ``as_of``, joined to the order and its customer.
+
+Every input row is reduced to its own order first, so items, payments and reviews
+never multiply each other (the join fan-out pitfall).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import polars as pl
+
+from olist_fast.validate import INELIGIBLE_STATUSES
+
+US_PER_DAY = 86_400 * 1_000_000
+PURCHASE = "order_purchase_timestamp"
+
+
+def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
+    """``(end - start)`` in days as float64, exact to the microsecond."""
+    s = pl.col(start) if isinstance(start, str) else start
+    e = pl.col(end) if isinstance(end, str) else end
+    return (e - s).dt.total_microseconds().cast(pl.Float64) / US_PER_DAY
+
+
+def is_eligible() -> pl.Expr:
+    """Status not canceled/unavailable (a null status counts) and a known purchase time."""
+    status = pl.col("order_status")
+    return (status.is_null() | ~status.is_in(INELIGIBLE_STATUSES)) & pl.col(PURCHASE).is_not_null()
+
+
+def customer_orders(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
+    """Eligible orders with the person behind them (``customer_unique_id``) and their state."""
+    return orders.filter(is_eligible()).join(
+        customers.select("customer_id", "customer_unique_id", "customer_state"),
+        on="customer_id",
+        how="inner",
+    )
+
+
+def history_orders(
+    orders: pl.LazyFrame, customers: pl.LazyFrame, *, as_of: datetime
+) -> pl.LazyFrame:
+    """Eligible orders purchased before ``as_of``, with their customer."""
+    return customer_orders(orders, customers).filter(pl.col(PURCHASE) < as_of)
+
+
+def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
+    """Per order: item count, price and freight sums, the categories and sellers bought."""
+    return (
+        items.join(
+            products.select("product_id", "product_category_name"), on="product_id", how="left"
+        )
+        .group_by("order_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_items"),
+            pl.col("price").sum().alias("price_sum"),
+            pl.col("price").count().cast(pl.Int64).alias("n_prices"),
+            pl.col("freight_value").sum().alias("freight_sum"),
+            pl.col("product_category_name").drop_nulls().unique().alias("categories"),
+            pl.col("seller_id").drop_nulls().unique().alias("sellers"),
+        )
+    )
+
+
+def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
+    """Per order: paid value, payment rows, instalments, and the value per type in cents."""
+    cents = (pl.col("payment_value") * 100).round(0).cast(pl.Int64)
+    by_type = payments.group_by("order_id", "payment_type").agg(
+        pl.col("payment_value").sum().alias("value"),
+        cents.sum().alias("cents"),
+        pl.len().cast(pl.Int64).alias("rows"),
+        pl.col("payment_installments").sum().alias("inst_sum"),
+        pl.col("payment_installments").count().cast(pl.Int64).alias("inst_n"),
+    )
+    return by_type.group_by("order_id").agg(
+        pl.col("value").sum().alias("paid"),
+        pl.col("rows").sum().alias("n_payments"),
+        pl.col("inst_sum").sum().alias("installments_sum"),
+        pl.col("inst_n").sum().alias("installments_n"),
+        pl.col("payment_type").alias("payment_types"),
+        pl.col("cents").alias("payment_cents"),
+        (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
+    )
+
+
+def review_facts(reviews: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
+    """Per order: reviews answered before ``as_of``, their scores and comments."""
+    message = pl.col("review_comment_message")
+    with_comment = message.is_not_null() & (message.str.strip_chars().str.len_bytes() > 0)
+    return (
+        reviews.filter(pl.col("review_answer_timestamp") < as_of)
+        .group_by("order_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_reviews"),
+            pl.col("review_score").sum().alias("score_sum"),
+            pl.col("review_score").count().cast(pl.Int64).alias("score_n"),
+            pl.col("review_score").min().alias("score_min"),
+            with_comment.sum().cast(pl.Int64).alias("n_commented"),
+        )
+    )
+
+
+def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
+    """Delivered before ``as_of``: delivery days, delay against the estimate, lateness."""
+    delivered_at = pl.col("order_delivered_customer_date")
+    delivered = delivered_at.is_not_null() & (delivered_at < as_of)
+    estimate = pl.col("order_estimated_delivery_date")
+    return orders.with_columns(
+        delivered.alias("delivered"),
+        pl.when(delivered).then(days_between(PURCHASE, delivered_at)).alias("delivery_days"),
+        pl.when(delivered).then(days_between(estimate, delivered_at)).alias("delay_days"),
+        pl.when(delivered).then(delivered_at > estimate).alias("late"),
+    )
+
+
+def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) -> pl.LazyFrame:
+    """One row per history order of ``as_of`` with its per-order facts (LazyFrame out).
+
+    Columns: order_id, customer_unique_id, customer_state, the purchase timestamp,
+    delivery facts, item facts (``n_items`` 0 for an order without items), payment
+    facts and review facts.
+    """
+    hist = history_orders(tables["orders"], tables["customers"], as_of=as_of).select(
+        "order_id",
+        "customer_unique_id",
+        "customer_state",
+        PURCHASE,
+        "order_delivered_customer_date",
+        "order_estimated_delivery_date",
+    )
+    hist = add_delivery_facts(hist, as_of=as_of).drop(
+        "order_delivered_customer_date", "order_estimated_delivery_date"
+    )
+    return (
+        hist.join(item_facts(tables["order_items"], tables["products"]), on="order_id", how="left")
+        .join(payment_facts(tables["order_payments"]), on="order_id", how="left")
+        .join(review_facts(tables["order_reviews"], as_of=as_of), on="order_id", how="left")
+        .with_columns(pl.col("n_items", "n_payments", "n_reviews").fill_null(0))
+    )
