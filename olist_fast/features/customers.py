@@ -47,6 +47,12 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(None)
 
 
+def n_distinct(list_column: str) -> pl.Expr:
+    """Distinct non-null values across the lists of a group (0 for none)."""
+    values = pl.col(list_column).list.explode(keep_nulls=False, empty_as_null=False)
+    return values.n_unique().cast(pl.Int64)
+
+
 def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
     """Per customer, the payment type with the largest value in whole cents (ties: A-Z)."""
     return (
