@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from olist_fast.features.orders import PURCHASE, days_between
+from olist_fast.features.orders import PURCHASE, US_PER_DAY, days_between
 
 FEATURES: tuple[str, ...] = (
     "recency_days",
@@ -47,6 +47,12 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(None)
 
 
+def mean_days(micros_column: str) -> pl.Expr:
+    """Mean of a microsecond column, in days; exact sums keep it order-independent."""
+    c = pl.col(micros_column)
+    return _ratio(c.sum(), c.count()) / US_PER_DAY
+
+
 def n_distinct(list_column: str) -> pl.Expr:
     """Distinct non-null values across the lists of a group (0 for none)."""
     values = pl.col(list_column).list.explode(keep_nulls=False, empty_as_null=False)
@@ -75,7 +81,7 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
     """The per-customer feature table of ``as_of`` from its order grain (LazyFrame out)."""
     ts = pl.col(PURCHASE)
     n_items = pl.col("n_items").sum()
-    price_sum = pl.col("price_sum").sum()
+    price_cents = pl.col("price_cents").sum()
     n_reviews = pl.col("n_reviews").sum()
     delivered = pl.col("delivered")
     agg = order_grain.group_by(KEY).agg(
@@ -83,13 +89,10 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
         days_between(ts.min(), pl.lit(as_of)).alias("tenure_days"),
         pl.len().cast(pl.Int64).alias("n_orders"),
         ts.dt.date().n_unique().cast(pl.Int64).alias("n_purchase_days"),
-        pl.col("paid").sum().fill_null(0.0).alias("monetary"),
+        (pl.col("paid_cents").sum().fill_null(0) / 100.0).alias("monetary"),
         n_items.cast(pl.Int64).alias("n_items"),
-        _ratio(price_sum, pl.col("n_prices").sum()).alias("avg_item_price"),
-        pl.when(price_sum > 0)
-        .then(pl.col("freight_sum").sum() / price_sum)
-        .otherwise(None)
-        .alias("freight_ratio"),
+        (_ratio(price_cents, pl.col("n_prices").sum()) / 100.0).alias("avg_item_price"),
+        _ratio(pl.col("freight_cents").sum(), price_cents).alias("freight_ratio"),
         pl.col("categories")
         .list.explode(keep_nulls=False, empty_as_null=False)
         .n_unique()
@@ -109,8 +112,8 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
         ),
         pl.col("has_voucher").any().fill_null(False).cast(pl.Int64).alias("uses_voucher"),
         delivered.sum().cast(pl.Int64).alias("n_delivered"),
-        pl.col("delivery_days").mean().alias("avg_delivery_days"),
-        pl.col("delay_days").mean().alias("avg_delay_days"),
+        mean_days("delivery_us").alias("avg_delivery_days"),
+        mean_days("delay_us").alias("avg_delay_days"),
         pl.col("late").mean().alias("late_share"),
         pl.col("customer_state").sort_by(PURCHASE, "order_id").last().alias("customer_state"),
     )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from olist_fast.features.orders import PURCHASE, customer_orders
+from olist_fast.features.orders import PURCHASE, cents, customer_orders
 
 LABELS: tuple[str, ...] = ("bought_again", "future_spend")
 
@@ -32,12 +32,12 @@ def build_labels(
     window = customer_orders(tables["orders"], tables["customers"]).filter(
         pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end
     )
-    paid = tables["order_payments"].group_by("order_id").agg(pl.col("payment_value").sum())
+    paid = tables["order_payments"].group_by("order_id").agg(cents("payment_value").sum())
     return (
         window.select("order_id", "customer_unique_id")
         .join(paid, on="order_id", how="left")
         .group_by("customer_unique_id")
-        .agg(pl.col("payment_value").sum().alias("future_spend"))
+        .agg((pl.col("payment_value").sum() / 100.0).alias("future_spend"))
     )
 
 

@@ -18,11 +18,21 @@ US_PER_DAY = 86_400 * 1_000_000
 PURCHASE = "order_purchase_timestamp"
 
 
-def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
-    """``(end - start)`` in days as float64, exact to the microsecond."""
+def micros_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
+    """``(end - start)`` in whole microseconds (Int64: sums of it are exact)."""
     s = pl.col(start) if isinstance(start, str) else start
     e = pl.col(end) if isinstance(end, str) else end
-    return (e - s).dt.total_microseconds().cast(pl.Float64) / US_PER_DAY
+    return (e - s).dt.total_microseconds()
+
+
+def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
+    """``(end - start)`` in days as float64, exact to the microsecond."""
+    return micros_between(start, end).cast(pl.Float64) / US_PER_DAY
+
+
+def cents(column: str) -> pl.Expr:
+    """A money column in whole cents (Int64), so sums are exact and order-independent."""
+    return (pl.col(column) * 100).round(0).cast(pl.Int64)
 
 
 def is_eligible() -> pl.Expr:
@@ -56,9 +66,9 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
         .group_by("order_id")
         .agg(
             pl.len().cast(pl.Int64).alias("n_items"),
-            pl.col("price").sum().alias("price_sum"),
+            cents("price").sum().alias("price_cents"),
             pl.col("price").count().cast(pl.Int64).alias("n_prices"),
-            pl.col("freight_value").sum().alias("freight_sum"),
+            cents("freight_value").sum().alias("freight_cents"),
             pl.col("product_category_name").drop_nulls().unique().alias("categories"),
             pl.col("seller_id").drop_nulls().unique().alias("sellers"),
         )
@@ -66,17 +76,15 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: paid value, payment rows, instalments, and the value per type in cents."""
-    cents = (pl.col("payment_value") * 100).round(0).cast(pl.Int64)
+    """Per order: paid cents, payment rows, instalments, and the cents paid per type."""
     by_type = payments.group_by("order_id", "payment_type").agg(
-        pl.col("payment_value").sum().alias("value"),
-        cents.sum().alias("cents"),
+        cents("payment_value").sum().alias("cents"),
         pl.len().cast(pl.Int64).alias("rows"),
         pl.col("payment_installments").sum().alias("inst_sum"),
         pl.col("payment_installments").count().cast(pl.Int64).alias("inst_n"),
     )
     return by_type.group_by("order_id").agg(
-        pl.col("value").sum().alias("paid"),
+        pl.col("cents").sum().alias("paid_cents"),
         pl.col("rows").sum().alias("n_payments"),
         pl.col("inst_sum").sum().alias("installments_sum"),
         pl.col("inst_n").sum().alias("installments_n"),
@@ -110,8 +118,8 @@ def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame
     estimate = pl.col("order_estimated_delivery_date")
     return orders.with_columns(
         delivered.alias("delivered"),
-        pl.when(delivered).then(days_between(PURCHASE, delivered_at)).alias("delivery_days"),
-        pl.when(delivered).then(days_between(estimate, delivered_at)).alias("delay_days"),
+        pl.when(delivered).then(micros_between(PURCHASE, delivered_at)).alias("delivery_us"),
+        pl.when(delivered).then(micros_between(estimate, delivered_at)).alias("delay_us"),
         pl.when(delivered).then(delivered_at > estimate).alias("late"),
     )
 
