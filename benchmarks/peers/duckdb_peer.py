@@ -133,7 +133,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, data: str | Path, as_of: datetime, 
     """The snapshot at ``as_of`` as a DuckDB relation (labels when the window is covered)."""
     end = as_of + timedelta(days=horizon)
     data = Path(data)
-    latest = con.execute(
+    latest = con.sql(
         f"SELECT max(order_purchase_timestamp) FROM {source(data, 'orders')}"
     ).fetchone()[0]
     covered = latest is not None and latest >= end
