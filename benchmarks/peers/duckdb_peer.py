@@ -135,7 +135,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, data: str | Path, as_of: datetime, 
     data = Path(data)
     latest = con.sql(
         f"SELECT max(order_purchase_timestamp) FROM {source(data, 'orders')}"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     covered = latest is not None and latest >= end
     sql = QUERY.format(
         **{k: source(data, k) for k in SOURCES},
