@@ -68,3 +68,51 @@ def test_errors_are_one_line_and_debug_shows_the_exception(tmp_path: Path) -> No
     assert len(errors) == 1 and "Traceback" not in r.output
     r = runner.invoke(app, ["--debug", *args])
     assert isinstance(r.exception, OSError)
+
+
+def test_features_writes_sorted_parquet_and_csv(small_csv_dir: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    from olist_fast.features import FEATURES
+
+    pq = tmp_path / "f.parquet"
+    args = ["features", "--data", str(small_csv_dir), "--as-of", "2018-03-01", "--out", str(pq)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    df = pl.read_parquet(pq)
+    assert df.columns == ["customer_unique_id", *FEATURES, "bought_again", "future_spend"]
+    assert df["customer_unique_id"].is_sorted()
+    csv = tmp_path / "f.csv"
+    r = runner.invoke(app, [*args[:-1], str(csv)])
+    assert r.exit_code == 0, r.output
+    assert pl.read_csv(csv).height == df.height
+
+
+def test_features_default_as_of_is_the_healthy_end(small_csv_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.parquet"
+    r = runner.invoke(app, ["features", "--data", str(small_csv_dir), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "as_of 2018-09-01" in r.stderr
+    assert "no labels" in r.stderr
+
+
+def test_features_bad_as_of_and_extension(small_csv_dir: Path, tmp_path: Path) -> None:
+    base = ["features", "--data", str(small_csv_dir)]
+    r = runner.invoke(app, [*base, "--as-of", "June", "--out", str(tmp_path / "f.parquet")])
+    assert r.exit_code == 1 and "--as-of 'June'" in r.stderr
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "f.json")])
+    assert r.exit_code == 1 and "unsupported output extension" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_convert_then_features_from_parquet(small_csv_dir: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    pq_dir = tmp_path / "pq"
+    r = runner.invoke(app, ["convert", "--data", str(small_csv_dir), "--out", str(pq_dir)])
+    assert r.exit_code == 0, r.output
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    for data, out in ((small_csv_dir, a), (pq_dir, b)):
+        args = ["features", "--data", str(data), "--as-of", "2018-01-01", "--out", str(out)]
+        assert runner.invoke(app, args).exit_code == 0
+    assert pl.read_parquet(a).equals(pl.read_parquet(b))
