@@ -1,16 +1,31 @@
-"""olist-fast: leak-free repeat-purchase propensity for the Olist e-commerce data."""
+"""olist-fast: leak-free repeat-purchase propensity for the Olist e-commerce data.
 
-from olist_fast.features import (
-    build_customer_grain,
-    build_order_grain,
-    build_snapshot,
-    build_snapshots,
-)
-from olist_fast.io import OlistDataError, convert, scan_olist
-from olist_fast.synth import generate, make_olist, write_olist
-from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
+The public names are imported on first use, so ``olist-fast`` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "DataHealth": "olist_fast.validate",
+    "OlistDataError": "olist_fast.io",
+    "ValidationReport": "olist_fast.validate",
+    "build_customer_grain": "olist_fast.features",
+    "build_order_grain": "olist_fast.features",
+    "build_snapshot": "olist_fast.features",
+    "build_snapshots": "olist_fast.features",
+    "convert": "olist_fast.io",
+    "data_health": "olist_fast.validate",
+    "generate": "olist_fast.synth",
+    "make_olist": "olist_fast.synth",
+    "scan_olist": "olist_fast.io",
+    "validate": "olist_fast.validate",
+    "write_olist": "olist_fast.synth",
+}
 
 __all__ = [
     "DataHealth",
@@ -29,3 +44,22 @@ __all__ = [
     "validate",
     "write_olist",
 ]
+
+if TYPE_CHECKING:
+    from olist_fast.features import (
+        build_customer_grain,
+        build_order_grain,
+        build_snapshot,
+        build_snapshots,
+    )
+    from olist_fast.io import OlistDataError, convert, scan_olist
+    from olist_fast.synth import generate, make_olist, write_olist
+    from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'olist_fast' has no attribute {name!r}")

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -26,6 +27,15 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 T = TypeVar("T")
+
+
+class Engine(StrEnum):
+    """Polars execution engines."""
+
+    auto = "auto"
+    in_memory = "in-memory"
+    streaming = "streaming"
+
 
 DataOpt = Annotated[
     Path | None,
@@ -160,9 +170,12 @@ def features(
     horizon_days: Annotated[
         int, typer.Option("--horizon-days", min=1, help="Label window length in days.")
     ] = 90,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="Polars engine for the feature plan.")
+    ] = Engine.auto,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.features import build_snapshot
+    from olist_fast.features import build_snapshots
     from olist_fast.io import scan_olist, write_frame
     from olist_fast.validate import data_health
 
@@ -175,7 +188,9 @@ def features(
     if when is None:
         when = guarded(lambda: data_health(tables["orders"]).healthy_end)
         say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
-    snap = guarded(lambda: build_snapshot(tables, as_of=when, horizon_days=horizon_days).collect())
+    snap = guarded(
+        lambda: build_snapshots(tables, [when], horizon_days=horizon_days, engine=engine.value)[0]
+    )
     guarded(lambda: write_frame(snap, out))
     labels = "with labels" if "bought_again" in snap.columns else "no labels (window not covered)"
     say(

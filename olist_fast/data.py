@@ -7,10 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from olist_fast.schema import TABLES
-from olist_fast.synth import generate
 
 DEFAULT_DATA_DIR = Path("datasets")
 DEMO_MARKER = ".olist-fast-demo"
+
+
+def generate(path: Path, *, scale: float, random_state: int) -> list[Path]:
+    """The generator, imported only when needed (it pulls in numpy)."""
+    from olist_fast.synth import generate as _generate
+
+    return _generate(path, scale=scale, random_state=random_state)
 
 
 def has_olist_files(path: Path) -> bool:

@@ -64,8 +64,11 @@ def check_columns(path: Path, spec: TableSpec, columns: Iterable[str]) -> None:
 
 def parse_timestamps(lf: pl.LazyFrame, columns: Iterable[str]) -> pl.LazyFrame:
     """Parse text timestamps with the one explicit Olist format (strict: bad text is an error)."""
+    # An explicit format is the fast path (the reader's own Datetime parsing measured 10x
+    # slower); timestamps are nearly all distinct, so the parse cache only costs time.
     return lf.with_columns(
-        pl.col(c).str.strptime(pl.Datetime("us"), TIMESTAMP_FORMAT, strict=True) for c in columns
+        pl.col(c).str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=True, cache=False)
+        for c in columns
     )
 
 

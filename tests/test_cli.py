@@ -116,3 +116,10 @@ def test_convert_then_features_from_parquet(small_csv_dir: Path, tmp_path: Path)
         args = ["features", "--data", str(data), "--as-of", "2018-01-01", "--out", str(out)]
         assert runner.invoke(app, args).exit_code == 0
     assert pl.read_parquet(a).equals(pl.read_parquet(b))
+
+
+def test_public_names_resolve() -> None:
+    import olist_fast
+
+    for name in olist_fast.__all__:
+        assert getattr(olist_fast, name) is not None, name

@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import polars as pl
+from polars._typing import EngineType
 
 from olist_fast.features.customers import build_customer_grain
 from olist_fast.features.labels import (
+    LABELS,
     add_labels,
     build_labels,
     label_window_covered,
@@ -53,20 +55,21 @@ def build_snapshots(
     as_ofs: Sequence[datetime],
     *,
     horizon_days: int = 90,
-    engine: str = "auto",
+    engine: EngineType = "auto",
 ) -> list[pl.DataFrame]:
-    """Snapshots at several dates, collected together so the inputs are parsed once and
-    the date-independent parts (item and payment facts) are computed once."""
+    """Snapshots at several dates, collected together with ``pl.collect_all``: the inputs
+    are parsed once, and the date-independent parts (item and payment facts, the latest
+    purchase that decides label coverage) are computed once."""
     for a in as_ofs:
         _check(a, horizon_days)
-    latest = latest_purchase(tables["orders"]).collect().item()
     plans = [
-        _snapshot_plan(
-            tables,
-            as_of=a,
-            horizon_days=horizon_days,
-            covered=label_window_covered(latest, as_of=a, horizon_days=horizon_days),
-        )
-        for a in as_ofs
+        _snapshot_plan(tables, as_of=a, horizon_days=horizon_days, covered=True) for a in as_ofs
     ]
-    return pl.collect_all(plans, engine=engine)  # type: ignore[arg-type]
+    latest, *snaps = pl.collect_all([latest_purchase(tables["orders"]), *plans], engine=engine)
+    last = latest.item()
+    return [
+        snap
+        if label_window_covered(last, as_of=a, horizon_days=horizon_days)
+        else snap.drop(LABELS)
+        for a, snap in zip(as_ofs, snaps, strict=True)
+    ]
