@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from olist_fast.features.orders import PURCHASE, cents, customer_orders
+from olist_fast.features.orders import PURCHASE, shared
 
 LABELS: tuple[str, ...] = ("bought_again", "future_spend")
 
@@ -29,15 +29,16 @@ def build_labels(
 ) -> pl.LazyFrame:
     """Per customer with an eligible order in the window: ``future_spend`` (their payments)."""
     end = as_of + timedelta(days=horizon_days)
-    window = customer_orders(tables["orders"], tables["customers"]).filter(
+    window = shared(tables, "customer_orders").filter(
         pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end
     )
-    paid = tables["order_payments"].group_by("order_id").agg(cents("payment_value").sum())
+    # the same per-order payment facts as the features, so the plan computes them once
+    paid = shared(tables, "payment_facts").select("order_id", "paid_cents")
     return (
         window.select("order_id", "customer_unique_id")
         .join(paid, on="order_id", how="left")
         .group_by("customer_unique_id")
-        .agg((pl.col("payment_value").sum() / 100.0).alias("future_spend"))
+        .agg((pl.col("paid_cents").sum() / 100.0).alias("future_spend"))
     )
 
 

@@ -124,6 +124,33 @@ def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame
     )
 
 
+SHARED = ("customer_orders", "item_facts", "payment_facts")
+
+
+def with_shared_facts(tables: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """``tables`` plus the date-independent facts as cached frames, so that every plan
+    built from the result (features and labels, several dates) computes them once."""
+    orders = tables["orders"].cache()
+    return {
+        **tables,
+        "orders": orders,
+        "customer_orders": customer_orders(orders, tables["customers"]).cache(),
+        "item_facts": item_facts(tables["order_items"], tables["products"]).cache(),
+        "payment_facts": payment_facts(tables["order_payments"]).cache(),
+    }
+
+
+def shared(tables: Mapping[str, pl.LazyFrame], name: str) -> pl.LazyFrame:
+    """A date-independent fact frame: the cached one if ``tables`` carries it, else built."""
+    if name in tables:
+        return tables[name]
+    if name == "customer_orders":
+        return customer_orders(tables["orders"], tables["customers"])
+    if name == "item_facts":
+        return item_facts(tables["order_items"], tables["products"])
+    return payment_facts(tables["order_payments"])
+
+
 def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) -> pl.LazyFrame:
     """One row per history order of ``as_of`` with its per-order facts (LazyFrame out).
 
@@ -131,20 +158,24 @@ def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) ->
     delivery facts, item facts (``n_items`` 0 for an order without items), payment
     facts and review facts.
     """
-    hist = history_orders(tables["orders"], tables["customers"], as_of=as_of).select(
-        "order_id",
-        "customer_unique_id",
-        "customer_state",
-        PURCHASE,
-        "order_delivered_customer_date",
-        "order_estimated_delivery_date",
+    hist = (
+        shared(tables, "customer_orders")
+        .filter(pl.col(PURCHASE) < as_of)
+        .select(
+            "order_id",
+            "customer_unique_id",
+            "customer_state",
+            PURCHASE,
+            "order_delivered_customer_date",
+            "order_estimated_delivery_date",
+        )
     )
     hist = add_delivery_facts(hist, as_of=as_of).drop(
         "order_delivered_customer_date", "order_estimated_delivery_date"
     )
     return (
-        hist.join(item_facts(tables["order_items"], tables["products"]), on="order_id", how="left")
-        .join(payment_facts(tables["order_payments"]), on="order_id", how="left")
+        hist.join(shared(tables, "item_facts"), on="order_id", how="left")
+        .join(shared(tables, "payment_facts"), on="order_id", how="left")
         .join(review_facts(tables["order_reviews"], as_of=as_of), on="order_id", how="left")
         .with_columns(pl.col("n_items", "n_payments", "n_reviews").fill_null(0))
     )

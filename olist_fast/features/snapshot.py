@@ -16,12 +16,13 @@ from olist_fast.features.labels import (
     label_window_covered,
     latest_purchase,
 )
-from olist_fast.features.orders import build_order_grain
+from olist_fast.features.orders import build_order_grain, with_shared_facts
 
 
 def _snapshot_plan(
     tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int, covered: bool
 ) -> pl.LazyFrame:
+    tables = tables if "customer_orders" in tables else with_shared_facts(tables)
     features = build_customer_grain(build_order_grain(tables, as_of=as_of), as_of=as_of)
     if not covered:
         return features
@@ -62,6 +63,7 @@ def build_snapshots(
     purchase that decides label coverage) are computed once."""
     for a in as_ofs:
         _check(a, horizon_days)
+    tables = with_shared_facts(tables)  # the latest purchase comes from the same orders scan
     plans = [
         _snapshot_plan(tables, as_of=a, horizon_days=horizon_days, covered=True) for a in as_ofs
     ]
