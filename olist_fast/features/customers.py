@@ -55,8 +55,8 @@ def mean_days(micros_column: str) -> pl.Expr:
 
 def n_distinct(list_column: str) -> pl.Expr:
     """Distinct non-null values across the lists of a group (0 for none)."""
-    values = pl.col(list_column).list.explode(keep_nulls=False, empty_as_null=False)
-    return values.n_unique().cast(pl.Int64)
+    values = pl.col(list_column).list.drop_nulls()
+    return values.list.explode(keep_nulls=False, empty_as_null=False).n_unique().cast(pl.Int64)
 
 
 def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
@@ -93,16 +93,8 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
         n_items.cast(pl.Int64).alias("n_items"),
         (_ratio(price_cents, pl.col("n_prices").sum()) / 100.0).alias("avg_item_price"),
         _ratio(pl.col("freight_cents").sum(), price_cents).alias("freight_ratio"),
-        pl.col("categories")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("n_categories"),
-        pl.col("sellers")
-        .list.explode(keep_nulls=False, empty_as_null=False)
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("n_sellers"),
+        n_distinct("categories").alias("n_categories"),
+        n_distinct("sellers").alias("n_sellers"),
         n_reviews.cast(pl.Int64).alias("n_reviews"),
         _ratio(pl.col("score_sum").sum(), pl.col("score_n").sum()).alias("avg_review_score"),
         pl.col("score_min").min().cast(pl.Int64).alias("min_review_score"),

@@ -58,7 +58,8 @@ def history_orders(
 
 
 def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: item count, price and freight sums, the categories and sellers bought."""
+    """Per order: item count, price and freight sums, the categories and sellers of its
+    items (one entry per item; distinct counts are taken at the customer grain)."""
     return (
         items.join(
             products.select("product_id", "product_category_name"), on="product_id", how="left"
@@ -69,27 +70,22 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
             cents("price").sum().alias("price_cents"),
             pl.col("price").count().cast(pl.Int64).alias("n_prices"),
             cents("freight_value").sum().alias("freight_cents"),
-            pl.col("product_category_name").drop_nulls().unique().alias("categories"),
-            pl.col("seller_id").drop_nulls().unique().alias("sellers"),
+            pl.col("product_category_name").alias("categories"),
+            pl.col("seller_id").alias("sellers"),
         )
     )
 
 
 def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: paid cents, payment rows, instalments, and the cents paid per type."""
-    by_type = payments.group_by("order_id", "payment_type").agg(
-        cents("payment_value").sum().alias("cents"),
-        pl.len().cast(pl.Int64).alias("rows"),
-        pl.col("payment_installments").sum().alias("inst_sum"),
-        pl.col("payment_installments").count().cast(pl.Int64).alias("inst_n"),
-    )
-    return by_type.group_by("order_id").agg(
-        pl.col("cents").sum().alias("paid_cents"),
-        pl.col("rows").sum().alias("n_payments"),
-        pl.col("inst_sum").sum().alias("installments_sum"),
-        pl.col("inst_n").sum().alias("installments_n"),
+    """Per order: paid cents, payment rows, instalments, and each row's type and cents
+    (summed per type only at the customer grain, where the preferred type is chosen)."""
+    return payments.group_by("order_id").agg(
+        cents("payment_value").sum().alias("paid_cents"),
+        pl.len().cast(pl.Int64).alias("n_payments"),
+        pl.col("payment_installments").sum().alias("installments_sum"),
+        pl.col("payment_installments").count().cast(pl.Int64).alias("installments_n"),
         pl.col("payment_type").alias("payment_types"),
-        pl.col("cents").alias("payment_cents"),
+        cents("payment_value").alias("payment_cents"),
         (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
     )
 
