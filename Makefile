@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 run: setup
-	$(BIN)/olist-fast validate
+	$(BIN)/olist-fast run
 
 test: setup
 	$(BIN)/ruff check .

@@ -213,6 +213,112 @@ def convert_cmd(
     say(f"Wrote {len(written)} Parquet files to {out}/ in {time.perf_counter() - t0:.1f} s.")
 
 
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Snapshot date A (exclusive). Default: end of the healthy period."
+    ),
+]
+HorizonOpt = Annotated[int, typer.Option("--horizon-days", min=1, help="Label window H in days.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same scores.")]
+
+
+def print_summary(result) -> None:
+    bt = result.metrics["backtest"]
+    rows = [bt["chosen"], bt["baselines"]["notebook_best"], bt["baselines"]["naive"]]
+    typer.echo("")
+    typer.echo(f"Backtest: as_of {result.as_of:%Y-%m-%d}, test labels in the last horizon")
+    typer.echo(f"  {'model':<44}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
+               f"{'lift@1%':>9}{'buyers':>8}")  # fmt: skip
+    for r in rows:
+        if r is None:
+            continue
+        auc = f"{r['roc_auc']:.3f} ({r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f})"
+        typer.echo(f"  {r['name'][:43]:<44}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
+                   f"{r['lift_top1']:>9.2f}{r['positives']:>8}")  # fmt: skip
+    ch = bt["chosen"]
+    typer.echo(f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
+               f"{ch['positives']}; Brier {ch['brier']:.5f}")  # fmt: skip
+    sp = bt["spend"]
+    typer.echo(f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
+               f"order value {sp['naive_avg_order_value']['mae']:.1f}")  # fmt: skip
+    typer.echo(f"Chosen setup: {result.chosen}. Files:")
+    for name, path in result.files.items():
+        typer.echo(f"  {name:<9}{path}")
+
+
+@app.command()
+def run(
+    data: DataOpt = None,
+    as_of: AsOfOpt = None,
+    horizon_days: HorizonOpt = 90,
+    out: Annotated[Path, typer.Option("--out", help="Folder for every output.")] = Path("outputs"),
+    seed: SeedOpt = 0,
+) -> None:
+    """The whole job: features, model choice, out-of-time backtest, scores, plots, models."""
+    from olist_fast.config import RunConfig
+    from olist_fast.pipeline import run as run_pipeline
+
+    when = parse_as_of(as_of)
+    config = guarded(
+        lambda: RunConfig(data=data, as_of=when, horizon_days=horizon_days, out=out, seed=seed)
+    )
+    t0 = time.perf_counter()
+    result = guarded(lambda: run_pipeline(config, say=say))
+    print_summary(result)
+    typer.echo(f"Done in {time.perf_counter() - t0:.1f} s.")
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    as_of: AsOfOpt = None,
+    horizon_days: HorizonOpt = 90,
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")] = Path(
+        "outputs/model"
+    ),
+    seed: SeedOpt = 0,
+    setup: Annotated[
+        str | None, typer.Option("--setup", help="Model setup; default: chosen by validation.")
+    ] = None,
+) -> None:
+    """Choose and fit the model as of a date and save it (no backtest, no scores)."""
+    from olist_fast.pipeline import train as train_model
+
+    when = parse_as_of(as_of)
+    t0 = time.perf_counter()
+    model = guarded(
+        lambda: train_model(
+            data=data,
+            as_of=when,
+            horizon_days=horizon_days,
+            out=out,
+            seed=seed,
+            setup=setup,
+            say=say,
+        )
+    )
+    typer.echo(f"Saved {model.setup} to {out}/ in {time.perf_counter() - t0:.1f} s.")
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from train or run.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Score the customers as of this date.")],
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the scores file.")] = Path(
+        "outputs"
+    ),
+) -> None:
+    """Score every customer as of a date with a saved model."""
+    from olist_fast.pipeline import score as score_customers
+
+    when = parse_as_of(as_of)
+    assert when is not None
+    path = guarded(lambda: score_customers(model=model, data=data, as_of=when, out=out, say=say))
+    typer.echo(f"Wrote {path}.")
+
+
 def main() -> None:
     """Console entry point."""
     try:

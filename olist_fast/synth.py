@@ -439,25 +439,25 @@ class _Generator:
         taste = self.p_taste[person]
         sp = self.p_state[person] == 0
         x = (
-            -3.8
-            + 1.05 * taste
+            -3.75
+            + 0.9 * taste
             + 0.55 * (cur.seq >= 2)
             + 0.15 * (cur.seq >= 3)
-            - 0.75 * f.late
-            - 0.012 * np.minimum(f.deliv_days, 40) * f.has_deliv
-            - 0.55 * (f.score <= 2)
-            + 0.25 * (f.score == 5)
-            + 0.55 * (f.pay == 2)
-            - 0.3 * (f.pay == 1)
-            + 0.2 * sp
-            + 0.12 * np.minimum(f.n_items, 3)
+            - 1.1 * f.late
+            - 0.02 * np.minimum(f.deliv_days, 40) * f.has_deliv
+            - 0.85 * (f.score <= 2)
+            + 0.35 * (f.score == 5)
+            + 0.8 * (f.pay == 2)
+            - 0.5 * (f.pay == 1)
+            + 0.3 * sp
+            + 0.15 * np.minimum(f.n_items, 3)
         )
         back = rng.random(person.size) < _sigmoid(x)
         same_day = rng.random(person.size) < 0.27
         gap_days = np.where(
             same_day,
             rng.uniform(60, 6 * 3600, person.size) / DAY,
-            np.exp(rng.normal(math.log(70), 1.2, person.size)) + 0.6,
+            np.exp(rng.normal(math.log(75), 1.3, person.size)) + 0.6,
         )
         nxt = cur.purchase + (gap_days * DAY).astype(np.int64)
         keep = back & (nxt < COLLAPSE) & (cur.purchase < COLLAPSE)

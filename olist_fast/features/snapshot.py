@@ -56,22 +56,34 @@ def build_snapshots(
     as_ofs: Sequence[datetime],
     *,
     horizon_days: int = 90,
+    labels: Sequence[bool | None] | None = None,
     engine: EngineType = "auto",
 ) -> list[pl.DataFrame]:
     """Snapshots at several dates, collected together with ``pl.collect_all``: the inputs
     are parsed once, and the date-independent parts (item and payment facts, the latest
-    purchase that decides label coverage) are computed once."""
+    purchase that decides label coverage) are computed once.
+
+    ``labels`` (one entry per date) forces the label columns on (True) or off (False);
+    None keeps the contract's rule (present when the latest purchase reaches the window's
+    end). Forcing them on is for callers who know the data is complete up to the window's
+    end, such as a backtest that treats its own ``as_of`` as "now".
+    """
     for a in as_ofs:
         _check(a, horizon_days)
+    wanted = list(labels) if labels is not None else [None] * len(as_ofs)
+    if len(wanted) != len(as_ofs):
+        raise ValueError(f"labels has {len(wanted)} entries for {len(as_ofs)} dates")
     tables = with_shared_facts(tables)  # the latest purchase comes from the same orders scan
     plans = [
-        _snapshot_plan(tables, as_of=a, horizon_days=horizon_days, covered=True) for a in as_ofs
+        _snapshot_plan(tables, as_of=a, horizon_days=horizon_days, covered=w is not False)
+        for a, w in zip(as_ofs, wanted, strict=True)
     ]
     latest, *snaps = pl.collect_all([latest_purchase(tables["orders"]), *plans], engine=engine)
     last = latest.item()
-    return [
-        snap
-        if label_window_covered(last, as_of=a, horizon_days=horizon_days)
-        else snap.drop(LABELS)
-        for a, snap in zip(as_ofs, snaps, strict=True)
-    ]
+    out = []
+    for a, w, snap in zip(as_ofs, wanted, snaps, strict=True):
+        keep = (
+            w if w is not None else label_window_covered(last, as_of=a, horizon_days=horizon_days)
+        )
+        out.append(snap if keep or w is False else snap.drop(LABELS))
+    return out

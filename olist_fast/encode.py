@@ -1,0 +1,82 @@
+"""From a snapshot to a numpy matrix: a fitted encoding kept as plain data (JSON-safe).
+
+Numeric features pass through with nulls as NaN (the tree models split on missing
+values; the linear model imputes), plus a 0/1 indicator for each feature that can be
+empty (no reviews, no deliveries, ...). Categorical features are one-hot encoded with
+the categories seen in the training snapshot (rare ones folded into ``other``). The
+fitted encoding is a list of polars expressions with the learned categories baked in
+as literals, so applying it stays one lazy projection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from olist_fast.features import CATEGORICAL, FEATURES
+
+NUMERIC: tuple[str, ...] = tuple(f for f in FEATURES if f not in CATEGORICAL)
+# features that are null when there is nothing to aggregate (the contract's empty cases)
+NULLABLE: tuple[str, ...] = (
+    "avg_item_price",
+    "freight_ratio",
+    "avg_review_score",
+    "min_review_score",
+    "share_reviews_with_comment",
+    "avg_installments",
+    "avg_delivery_days",
+    "avg_delay_days",
+    "late_share",
+)
+OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encoding:
+    """The learned part of the encoding: the categories kept per categorical feature."""
+
+    categories: dict[str, list[str]]
+
+    @classmethod
+    def fit(cls, snapshot: pl.DataFrame, *, min_count: int = 20) -> Encoding:
+        cats = {}
+        for col in CATEGORICAL:
+            counts = snapshot[col].drop_nulls().value_counts()
+            kept = counts.filter(pl.col("count") >= min_count)[col].sort().to_list()
+            cats[col] = kept
+        return cls(categories=cats)
+
+    @property
+    def names(self) -> list[str]:
+        out = list(NUMERIC) + [f"{c}_missing" for c in NULLABLE]
+        for col, values in self.categories.items():
+            out += [f"{col}={v}" for v in values] + [f"{col}={OTHER}"]
+        return out
+
+    def expressions(self) -> list[pl.Expr]:
+        exprs = [pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in NUMERIC]
+        exprs += [pl.col(c).is_null().cast(pl.Float64).alias(f"{c}_missing") for c in NULLABLE]
+        for col, values in self.categories.items():
+            c = pl.col(col)
+            exprs += [
+                (c == v).fill_null(False).cast(pl.Float64).alias(f"{col}={v}") for v in values
+            ]
+            known = c.is_in(values) if values else pl.lit(False)
+            exprs.append((~known.fill_null(False)).cast(pl.Float64).alias(f"{col}={OTHER}"))
+        return exprs
+
+    def transform(self, snapshot: pl.DataFrame | pl.LazyFrame) -> np.ndarray:
+        """The feature matrix, float64, one row per snapshot row, columns ``names``."""
+        frame = snapshot.lazy().select(self.expressions()).collect()
+        return frame.to_numpy(order="c").astype(np.float64, copy=False)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> Encoding:
+        return cls(**json.loads(path.read_text()))

@@ -1,0 +1,80 @@
+"""The figure ``model_plots.png``: how well the chosen model ranks and how honest it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+
+def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: Path, *,
+             title: str) -> None:  # fmt: skip
+    """ROC and PR curves with the baselines, gains and lift by decile, calibration in
+    quantile bins, and the final model's feature importance; one PNG."""
+    y = curves["y"]
+    series = [("chosen (calibrated)", curves["chosen"], "C0"),
+              ("notebook approach", curves.get("notebook"), "C1"),
+              ("naive: orders, recency", curves["naive"], "C2")]  # fmt: skip
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    ax = axes[0, 0]
+    for label, s, color in series:
+        if s is None:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        auc = np.trapezoid(tpr, fpr)
+        ax.plot(fpr, tpr, color=color, label=f"{label}: AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(title="ROC (backtest)", xlabel="false positive rate", ylabel="true positive rate")
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axes[0, 1]
+    for label, s, color in series:
+        if s is None:
+            continue
+        prec, rec, _ = precision_recall_curve(y, s)
+        ax.plot(rec, prec, color=color, label=label)
+    ax.axhline(y.mean(), color="grey", lw=0.8, ls="--", label=f"base rate {y.mean():.2%}")
+    ax.set_ylim(0, min(1.0, max(0.05, 15 * y.mean())))
+    ax.set(title="Precision-recall (backtest)", xlabel="recall", ylabel="precision")
+    ax.legend(loc="upper right", fontsize=8)
+    dec = backtest["deciles"]
+    x = np.arange(1, 11)
+    ax = axes[0, 2]
+    ax.plot(np.r_[0, x * 10], np.r_[0, dec["chosen"]["cumulative_gain"]] * 100, "o-",
+            color="C0", label="chosen")  # fmt: skip
+    ax.plot(np.r_[0, x * 10], np.r_[0, dec["naive"]["cumulative_gain"]] * 100, "s-",
+            color="C2", label="naive")  # fmt: skip
+    ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="random")
+    ax.set(title="Cumulative gains", xlabel="% of customers contacted (best first)",
+           ylabel="% of buyers reached")  # fmt: skip
+    ax.legend(fontsize=8)
+    ax = axes[1, 0]
+    ax.bar(x - 0.2, dec["chosen"]["lift"], width=0.4, color="C0", label="chosen")
+    ax.bar(x + 0.2, dec["naive"]["lift"], width=0.4, color="C2", label="naive")
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set(title="Lift by decile (1 = best)", xlabel="decile", ylabel="lift", xticks=x)
+    ax.legend(fontsize=8)
+    ax = axes[1, 1]
+    cal = backtest["calibration_bins"]
+    ax.plot(cal["predicted"], cal["observed"], "o-", color="C0")
+    top = max(max(cal["predicted"]), max(cal["observed"])) * 1.05 or 1.0
+    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
+    ch = backtest["chosen"]
+    ax.set(title=f"Calibration (quantile bins): expected {ch['expected_positives']:.0f}, "
+           f"observed {ch['positives']} buyers", xlabel="mean predicted probability",
+           ylabel="observed rate")  # fmt: skip
+    ax.title.set_fontsize(9)
+    ax = axes[1, 2]
+    if importance:
+        top_items = sorted(importance.items(), key=lambda kv: kv[1])[-15:]
+        ax.barh([k for k, _ in top_items], [v for _, v in top_items], color="C0")
+        ax.tick_params(axis="y", labelsize=7)
+    ax.set(title="Feature importance (final model)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
