@@ -53,14 +53,15 @@ class Encoding:
     @property
     def names(self) -> list[str]:
         out = list(NUMERIC) + [f"{c}_missing" for c in NULLABLE]
-        for col, values in self.categories.items():
-            out += [f"{col}={v}" for v in values] + [f"{col}={OTHER}"]
+        for col in CATEGORICAL:  # a fixed order, whatever order the JSON kept
+            out += [f"{col}={v}" for v in self.categories[col]] + [f"{col}={OTHER}"]
         return out
 
     def expressions(self) -> list[pl.Expr]:
         exprs = [pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in NUMERIC]
         exprs += [pl.col(c).is_null().cast(pl.Float64).alias(f"{c}_missing") for c in NULLABLE]
-        for col, values in self.categories.items():
+        for col in CATEGORICAL:
+            values = self.categories[col]
             c = pl.col(col)
             exprs += [
                 (c == v).fill_null(False).cast(pl.Float64).alias(f"{col}={v}") for v in values

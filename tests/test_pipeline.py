@@ -1,0 +1,162 @@
+"""The run pipeline end to end on small generated data: outputs, determinism, no leakage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from olist_fast.cli import app
+from olist_fast.config import RunConfig
+from olist_fast.io import OlistDataError, scan_olist
+from olist_fast.pipeline import SCORE_COLUMNS, run, score
+from olist_fast.schema import TABLES
+from olist_fast.synth import generate
+
+AS_OF = datetime(2018, 9, 1)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run-data")
+    generate(out, scale=0.08, random_state=11)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cli_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("run-out")
+    r = runner.invoke(app, ["run", "--data", str(data_dir), "--out", str(out), "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    return out, r.stdout
+
+
+def test_run_writes_every_output(cli_run: tuple[Path, str]) -> None:
+    out, stdout = cli_run
+    for name in ("user_propensity_scores.csv", "metrics.json", "run_manifest.json",
+                 "model_plots.png", "model/model.json", "model/encoding.json",
+                 "model/spend.skops"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert (out / "model_plots.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Backtest:" in stdout and "Chosen setup:" in stdout
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_scores_file(cli_run: tuple[Path, str], data_dir: Path) -> None:
+    out, _ = cli_run
+    df = pl.read_csv(out / "user_propensity_scores.csv")
+    assert tuple(df.columns) == SCORE_COLUMNS
+    assert df["rank"].to_list() == list(range(1, df.height + 1))
+    assert df["propensity"].is_sorted(descending=True)
+    assert df["propensity"].min() >= 0 and df["propensity"].max() <= 1
+    assert df["decile"].min() == 1 and df["decile"].max() == 10 and df["decile"].is_sorted()
+    assert (df["expected_spend"] >= 0).all()
+    diff = (df["expected_value"] - df["propensity"] * df["expected_spend"]).abs().max()
+    assert diff < 1e-9
+    assert df["customer_unique_id"].n_unique() == df.height
+    # every customer with a history order before as_of is scored
+    tables = scan_olist(data_dir)
+    orders = tables["orders"].filter(
+        pl.col("order_purchase_timestamp") < AS_OF,
+        ~pl.col("order_status").is_in(["canceled", "unavailable"]),
+    )
+    people = orders.join(tables["customers"], on="customer_id").select("customer_unique_id")
+    assert df.height == people.unique().collect().height
+
+
+def test_metrics_and_manifest(cli_run: tuple[Path, str], data_dir: Path) -> None:
+    out, _ = cli_run
+    m = json.loads((out / "metrics.json").read_text())
+    bt = m["backtest"]
+    assert m["as_of"] == AS_OF.isoformat()
+    assert m["snapshots"] == {"select": "2017-12-05T00:00:00", "train": "2018-03-05T00:00:00",
+                              "test": "2018-06-03T00:00:00", "score": "2018-09-01T00:00:00"}  # fmt: skip
+    names = {r["name"] for r in bt["comparison"]}
+    assert {"logistic+weights", "xgboost+smote", "notebook:gradient_boosting+smote"} <= names
+    for r in bt["comparison"]:
+        assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"], r["name"]
+    assert bt["baselines"]["naive"]["positives"] == bt["chosen"]["positives"] > 0
+    assert set(bt["spend"]) == {"hurdle_model", "naive_avg_order_value"}
+    man = json.loads((out / "run_manifest.json").read_text())
+    orders = data_dir / f"{TABLES['orders'].stem}.csv"
+    digest = hashlib.sha256(orders.read_bytes()).hexdigest()
+    assert man["inputs"][TABLES["orders"].stem]["sha256"] == digest
+    assert man["seed"] == 1 and "xgboost" in man["versions"]
+    assert set(man["stage_seconds"]) >= {"features", "select", "backtest", "final_fit"}
+
+
+def test_same_seed_same_scores_and_saved_model_scores_the_same(
+    cli_run: tuple[Path, str], data_dir: Path, tmp_path: Path
+) -> None:
+    out, _ = cli_run
+    again = run(RunConfig(data=data_dir, out=tmp_path / "again", seed=1, n_boot=20))
+    first = (out / "user_propensity_scores.csv").read_bytes()
+    assert again.files["scores"].read_bytes() == first
+    path = score(model=out / "model", data=data_dir, as_of=AS_OF, out=tmp_path / "scored")
+    assert path.read_bytes() == first
+
+
+def truncate(src: Path, dst: Path, at: datetime) -> None:
+    """Drop every row whose own timestamp is at or after ``at``."""
+    tables = {k: v.collect() for k, v in scan_olist(src).items()}
+    late = tables["orders"].filter(pl.col("order_purchase_timestamp") >= at)["order_id"]
+    tables["orders"] = tables["orders"].filter(~pl.col("order_id").is_in(late.implode()))
+    for name in ("order_items", "order_payments"):
+        tables[name] = tables[name].filter(~pl.col("order_id").is_in(late.implode()))
+    tables["order_reviews"] = tables["order_reviews"].filter(pl.col("review_answer_timestamp") < at)
+    from olist_fast.synth import write_olist
+
+    write_olist(tables, dst)
+
+
+def test_data_at_or_after_as_of_changes_no_score(
+    cli_run: tuple[Path, str], data_dir: Path, tmp_path: Path
+) -> None:
+    out, _ = cli_run
+    truncate(data_dir, tmp_path / "cut", AS_OF)
+    result = run(
+        RunConfig(data=tmp_path / "cut", as_of=AS_OF, out=tmp_path / "o", seed=1, n_boot=20)
+    )
+    assert result.files["scores"].read_bytes() == (out / "user_propensity_scores.csv").read_bytes()
+
+
+def test_too_few_buyers_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    r = runner.invoke(
+        app, ["run", "--data", str(data_dir), "--as-of", "2017-06-01", "--out", str(tmp_path)]
+    )
+    assert r.exit_code == 1
+    assert "bought again" in r.stderr and "choose a later --as-of" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="unknown model setup 'svm'"):
+        RunConfig(models=("svm",))
+    with pytest.raises(ValueError, match="horizon_days"):
+        RunConfig(horizon_days=0)
+
+
+def test_score_needs_a_model_folder(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(OlistDataError, match="model.json: not found"):
+        score(model=tmp_path, data=data_dir, as_of=AS_OF, out=tmp_path)
+
+
+def test_encoding_survives_a_json_round_trip(tmp_path: Path, small_tables) -> None:
+    import numpy as np
+
+    from olist_fast.encode import Encoding
+    from olist_fast.features import build_snapshot
+
+    snap = build_snapshot({k: v.lazy() for k, v in small_tables.items()}, as_of=AS_OF).collect()
+    enc = Encoding.fit(snap, min_count=1)
+    shuffled = Encoding(categories=dict(reversed(list(enc.categories.items()))))
+    shuffled.save(tmp_path / "e.json")
+    back = Encoding.load(tmp_path / "e.json")
+    assert back.names == enc.names
+    assert np.array_equal(back.transform(snap), enc.transform(snap), equal_nan=True)
