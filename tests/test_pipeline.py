@@ -75,8 +75,12 @@ def test_metrics_and_manifest(cli_run: tuple[Path, str], data_dir: Path) -> None
     m = json.loads((out / "metrics.json").read_text())
     bt = m["backtest"]
     assert m["as_of"] == AS_OF.isoformat()
-    assert m["snapshots"] == {"select": "2017-12-05T00:00:00", "train": "2018-03-05T00:00:00",
-                              "test": "2018-06-03T00:00:00", "score": "2018-09-01T00:00:00"}  # fmt: skip
+    assert m["snapshots"] == {
+        "select": "2017-12-05T00:00:00",
+        "train": "2018-03-05T00:00:00",
+        "test": "2018-06-03T00:00:00",
+        "score": "2018-09-01T00:00:00",
+    }
     names = {r["name"] for r in bt["comparison"]}
     assert {"logistic+weights", "xgboost+smote", "notebook:gradient_boosting+smote"} <= names
     for r in bt["comparison"]:
@@ -143,7 +147,7 @@ def test_config_validation() -> None:
 
 
 def test_score_needs_a_model_folder(data_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(OlistDataError, match="model.json: not found"):
+    with pytest.raises(OlistDataError, match=r"model\.json: not found"):
         score(model=tmp_path, data=data_dir, as_of=AS_OF, out=tmp_path)
 
 
