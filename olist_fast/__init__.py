@@ -22,6 +22,10 @@ _EXPORTS = {
     "data_health": "olist_fast.validate",
     "generate": "olist_fast.synth",
     "make_olist": "olist_fast.synth",
+    "run": "olist_fast.pipeline",
+    "score": "olist_fast.pipeline",
+    "train": "olist_fast.pipeline",
+    "RunConfig": "olist_fast.config",
     "scan_olist": "olist_fast.io",
     "validate": "olist_fast.validate",
     "write_olist": "olist_fast.synth",
@@ -30,6 +34,7 @@ _EXPORTS = {
 __all__ = [
     "DataHealth",
     "OlistDataError",
+    "RunConfig",
     "ValidationReport",
     "__version__",
     "build_customer_grain",
@@ -40,7 +45,10 @@ __all__ = [
     "data_health",
     "generate",
     "make_olist",
+    "run",
     "scan_olist",
+    "score",
+    "train",
     "validate",
     "write_olist",
 ]
@@ -52,7 +60,9 @@ if TYPE_CHECKING:
         build_snapshot,
         build_snapshots,
     )
+    from olist_fast.config import RunConfig
     from olist_fast.io import OlistDataError, convert, scan_olist
+    from olist_fast.pipeline import run, score, train
     from olist_fast.synth import generate, make_olist, write_olist
     from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
 
