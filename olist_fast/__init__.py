@@ -54,13 +54,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from olist_fast.config import RunConfig
     from olist_fast.features import (
         build_customer_grain,
         build_order_grain,
         build_snapshot,
         build_snapshots,
     )
-    from olist_fast.config import RunConfig
     from olist_fast.io import OlistDataError, convert, scan_olist
     from olist_fast.pipeline import run, score, train
     from olist_fast.synth import generate, make_olist, write_olist
