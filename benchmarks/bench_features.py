@@ -1,0 +1,158 @@
+"""Feature stages, ours beside the pandas and DuckDB peers (same groups, same data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmarks.conftest import record
+from benchmarks.peers import duckdb_peer, pandas_peer
+from olist_fast.encode import Encoding
+from olist_fast.features import build_customer_grain, build_order_grain, build_snapshots
+from olist_fast.io import scan_olist
+
+AS_OF = datetime(2018, 6, 1)
+DATES = [datetime(2017, 12, 5), datetime(2018, 3, 5), AS_OF]
+NEEDED = {
+    "orders": ["order_id", "customer_id", "order_status", "order_purchase_timestamp",
+               "order_delivered_customer_date", "order_estimated_delivery_date"],
+    "customers": ["customer_id", "customer_unique_id", "customer_state"],
+    "order_items": ["order_id", "product_id", "seller_id", "price", "freight_value"],
+    "order_payments": ["order_id", "payment_type", "payment_installments", "payment_value"],
+    "order_reviews": ["order_id", "review_score", "review_comment_message",
+                      "review_answer_timestamp"],
+    "products": ["product_id", "product_category_name"],
+}  # fmt: skip
+
+
+def rounds(scale: float) -> int:
+    return 5 if scale < 1 else 3 if scale < 10 else 1
+
+
+def ours_snapshot(folder: Path) -> pl.DataFrame:
+    return build_snapshots(scan_olist(folder), [AS_OF])[0]
+
+
+def pandas_snapshot(folder: Path):
+    return pandas_peer.snapshot(pandas_peer.read_inputs(folder), AS_OF, 90)
+
+
+def duckdb_snapshot(folder: Path):
+    return duckdb_peer.snapshot(duckdb.connect(), folder, AS_OF, 90).to_arrow_table()
+
+
+CHECKED: set[float] = set()
+
+
+def check_peers(folder: Path, scale: float) -> None:
+    """Peers are timed only after they agree with ours (1e-9 relative)."""
+    if scale in CHECKED:
+        return
+    ours = ours_snapshot(folder)
+    for peer in (pl.from_pandas(pandas_snapshot(folder)), pl.from_arrow(duckdb_snapshot(folder))):
+        assert peer.columns == ours.columns
+        for col in ours.columns:
+            a, b = ours[col], peer[col]
+            assert a.is_null().equals(b.is_null()), col
+            if a.dtype == pl.String:
+                assert a.equals(b), col
+            else:
+                np.testing.assert_allclose(
+                    a.drop_nulls().cast(pl.Float64).to_numpy(),
+                    b.drop_nulls().cast(pl.Float64).to_numpy(),
+                    rtol=1e-9,
+                    err_msg=col,
+                )
+    CHECKED.add(scale)
+
+
+@pytest.mark.parametrize("impl", ["pandas", "duckdb", "olist_fast"])
+def bench_parse(benchmark, data, scale, impl) -> None:
+    """The floor: parse the columns the features need, and nothing else."""
+    folder = data["csv"]
+
+    def ours() -> list[pl.DataFrame]:
+        t = scan_olist(folder)
+        return pl.collect_all([t[k].select(c) for k, c in NEEDED.items()])
+
+    def duck() -> None:
+        con = duckdb.connect()
+        for name in ("orders", "customers", "items", "payments", "reviews", "products"):
+            con.sql(f"CREATE TABLE {name} AS SELECT * FROM {duckdb_peer.source(folder, name)}")
+
+    fn = {"olist_fast": ours, "pandas": lambda: pandas_peer.read_inputs(folder), "duckdb": duck}[
+        impl
+    ]
+    benchmark.group = f"parse scale{scale:g}"
+    benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="parse", impl=impl, scale=scale, rows=0, fn=fn)
+
+
+@pytest.mark.parametrize("impl", ["pandas", "duckdb", "olist_fast"])
+def bench_snapshot(benchmark, data, scale, impl) -> None:
+    """One snapshot from the CSV files: parse and compute (as each peer does it)."""
+    folder = data["csv"]
+    check_peers(folder, scale)
+    fn = {"olist_fast": lambda: ours_snapshot(folder),
+          "pandas": lambda: pandas_snapshot(folder),
+          "duckdb": lambda: duckdb_snapshot(folder)}[impl]  # fmt: skip
+    benchmark.group = f"snapshot scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="snapshot", impl=impl, scale=scale, rows=len(result), fn=fn)
+
+
+@pytest.mark.parametrize("impl", ["olist_fast_parquet"])
+def bench_snapshot_parquet(benchmark, data, scale, impl) -> None:
+    fn = lambda: ours_snapshot(data["parquet"])  # noqa: E731
+    benchmark.group = f"snapshot scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="snapshot", impl=impl, scale=scale, rows=len(result), fn=fn)
+
+
+def bench_order_grain(benchmark, data, scale) -> None:
+    fn = lambda: build_order_grain(scan_olist(data["csv"]), as_of=AS_OF).collect()  # noqa: E731
+    benchmark.group = f"order grain scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="order_grain", impl="olist_fast", scale=scale, rows=len(result),
+           fn=fn)  # fmt: skip
+
+
+def bench_customer_grain(benchmark, data, scale) -> None:
+    grain = build_order_grain(scan_olist(data["csv"]), as_of=AS_OF).collect()
+    fn = lambda: build_customer_grain(grain.lazy(), as_of=AS_OF).collect()  # noqa: E731
+    benchmark.group = f"customer grain scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="customer_grain", impl="olist_fast", scale=scale, rows=len(result),
+           fn=fn)  # fmt: skip
+
+
+@pytest.mark.parametrize("impl", ["separate_collects", "olist_fast"])
+def bench_three_snapshots(benchmark, data, scale, impl) -> None:
+    """Three dates: one collect_all (shared parse and facts) against three collects."""
+    folder = data["csv"]
+
+    def together() -> list[pl.DataFrame]:
+        return build_snapshots(scan_olist(folder), DATES)
+
+    def apart() -> list[pl.DataFrame]:
+        return [build_snapshots(scan_olist(folder), [d])[0] for d in DATES]
+
+    fn = together if impl == "olist_fast" else apart
+    benchmark.group = f"three snapshots scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="three_snapshots", impl=impl, scale=scale,
+           rows=sum(len(r) for r in result), fn=fn)  # fmt: skip
+
+
+def bench_to_numpy(benchmark, data, scale) -> None:
+    snap = ours_snapshot(data["csv"])
+    enc = Encoding.fit(snap)
+    fn = lambda: enc.transform(snap)  # noqa: E731
+    benchmark.group = f"to numpy scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=rounds(scale), iterations=1, warmup_rounds=1)
+    record(benchmark, group="to_numpy", impl="olist_fast", scale=scale, rows=len(result), fn=fn)
