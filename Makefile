@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench bench-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,10 @@ test: setup
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/pytest benchmarks --benchmark-only
+	$(BIN)/pytest benchmarks --scales 0.1,1 --benchmark-json benchmarks/results/latest.json
+
+bench-smoke: setup
+	$(BIN)/pytest benchmarks --benchmark-disable --scales 0.1 -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -61,7 +61,7 @@ def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn``; turn known failures into one line on stderr and exit code 1."""
     try:
         return fn()
-    except (OlistDataError, pl.exceptions.PolarsError, ValueError, OSError) as exc:
+    except (OlistDataError, pl.exceptions.PolarsError, ValueError, OSError, RuntimeError) as exc:
         if _state["debug"]:
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -317,6 +317,40 @@ def score(
     assert when is not None
     path = guarded(lambda: score_customers(model=model, data=data, as_of=when, out=out, say=say))
     typer.echo(f"Wrote {path}.")
+
+
+@app.command()
+def bench(
+    scale: Annotated[
+        list[float] | None, typer.Option("--scale", help="Data scale; repeat for several.")
+    ] = None,
+    stages: Annotated[
+        list[str] | None, typer.Option("--stages", help="features and/or run; repeatable.")
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per command.")] = 3,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the measurements here.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Where generated data is kept.")
+    ] = None,
+) -> None:
+    """Time the feature stage against the pandas and DuckDB peers (each its own process),
+    the parse-only floor, and the whole run; a table with medians, peak memory, ratios."""
+    from olist_fast.bench import STAGES, format_table
+    from olist_fast.bench import bench as run_bench
+
+    results = guarded(
+        lambda: run_bench(
+            scale or [1.0],
+            stages=stages or list(STAGES),
+            runs=runs,
+            cache=cache,
+            json_path=json_out,
+            say=say,
+        )
+    )
+    typer.echo(format_table(results))
 
 
 def main() -> None:
