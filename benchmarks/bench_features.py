@@ -13,21 +13,16 @@ import pytest
 from benchmarks.conftest import record
 from benchmarks.peers import duckdb_peer, pandas_peer
 from olist_fast.encode import Encoding
-from olist_fast.features import build_customer_grain, build_order_grain, build_snapshots
+from olist_fast.features import (
+    INPUT_COLUMNS,
+    build_customer_grain,
+    build_order_grain,
+    build_snapshots,
+)
 from olist_fast.io import scan_olist
 
 AS_OF = datetime(2018, 6, 1)
 DATES = [datetime(2017, 12, 5), datetime(2018, 3, 5), AS_OF]
-NEEDED = {
-    "orders": ["order_id", "customer_id", "order_status", "order_purchase_timestamp",
-               "order_delivered_customer_date", "order_estimated_delivery_date"],
-    "customers": ["customer_id", "customer_unique_id", "customer_state"],
-    "order_items": ["order_id", "product_id", "seller_id", "price", "freight_value"],
-    "order_payments": ["order_id", "payment_type", "payment_installments", "payment_value"],
-    "order_reviews": ["order_id", "review_score", "review_comment_message",
-                      "review_answer_timestamp"],
-    "products": ["product_id", "product_category_name"],
-}  # fmt: skip
 
 
 def rounds(scale: float) -> int:
@@ -78,7 +73,7 @@ def bench_parse(benchmark, data, scale, impl) -> None:
 
     def ours() -> list[pl.DataFrame]:
         t = scan_olist(folder)
-        return pl.collect_all([t[k].select(c) for k, c in NEEDED.items()])
+        return pl.collect_all([t[k].select(c) for k, c in INPUT_COLUMNS.items()])
 
     def duck() -> None:
         con = duckdb.connect()

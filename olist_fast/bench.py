@@ -31,19 +31,10 @@ STAGES = ("features", "run")
 PEERS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 FLOOR_SCRIPT = """
 import sys, polars as pl
+from olist_fast.features import INPUT_COLUMNS
 from olist_fast.io import scan_olist
 t = scan_olist(sys.argv[1])
-need = {
-    "orders": ["order_id", "customer_id", "order_status", "order_purchase_timestamp",
-               "order_delivered_customer_date", "order_estimated_delivery_date"],
-    "customers": ["customer_id", "customer_unique_id", "customer_state"],
-    "order_items": ["order_id", "product_id", "seller_id", "price", "freight_value"],
-    "order_payments": ["order_id", "payment_type", "payment_installments", "payment_value"],
-    "order_reviews": ["order_id", "review_score", "review_comment_message",
-                      "review_answer_timestamp"],
-    "products": ["product_id", "product_category_name"],
-}
-pl.collect_all([t[k].select(c) for k, c in need.items()])
+pl.collect_all([t[k].select(c) for k, c in INPUT_COLUMNS.items()])
 """
 
 
