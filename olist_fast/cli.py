@@ -321,8 +321,12 @@ def score(
 
 @app.command()
 def bench(
+    scales: Annotated[
+        list[float] | None,
+        typer.Argument(help="More scales: `bench --scale 1 10` and `bench 1 10` both work."),
+    ] = None,
     scale: Annotated[
-        list[float] | None, typer.Option("--scale", help="Data scale; repeat for several.")
+        list[float] | None, typer.Option("--scale", help="Data scale (1 is ~99k orders).")
     ] = None,
     stages: Annotated[
         list[str] | None, typer.Option("--stages", help="features and/or run; repeatable.")
@@ -342,7 +346,7 @@ def bench(
 
     results = guarded(
         lambda: run_bench(
-            scale or [1.0],
+            [*(scale or []), *(scales or [])] or [1.0],
             stages=stages or list(STAGES),
             runs=runs,
             cache=cache,

@@ -44,3 +44,18 @@ def test_dataset_is_generated_once(tmp_path: Path) -> None:
 def test_bench_rejects_unknown_stage(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["bench", "--stages", "nope", "--cache", str(tmp_path)])
     assert r.exit_code == 1 and "unknown stage 'nope'" in r.stderr
+
+
+def test_bench_takes_scales_after_one_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import olist_fast.bench as b
+
+    seen = {}
+
+    def fake(scales, **kw):
+        seen["scales"] = list(scales)
+        return []
+
+    monkeypatch.setattr(b, "bench", fake)
+    r = CliRunner().invoke(app, ["bench", "--scale", "1", "10", "--stages", "features"])
+    assert r.exit_code == 0, r.output
+    assert seen["scales"] == [1.0, 10.0]
