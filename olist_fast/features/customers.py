@@ -47,16 +47,92 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den).otherwise(None)
 
 
-def mean_days(micros_column: str) -> pl.Expr:
-    """Mean of a microsecond column, in days; exact sums keep it order-independent."""
-    c = pl.col(micros_column)
-    return _ratio(c.sum(), c.count()) / US_PER_DAY
+class _Reduce:
+    """How a per-order column becomes a per-customer value: aggregated over the customer's
+    orders, or taken as it is for a customer with one order (same arithmetic, so the two
+    paths give bit-identical results)."""
+
+    def __init__(self, *, per_row: bool) -> None:
+        self.per_row = per_row
+
+    def sum(self, e: pl.Expr) -> pl.Expr:
+        return e if self.per_row else e.sum()
+
+    def count(self, e: pl.Expr) -> pl.Expr:
+        return e.is_not_null().cast(pl.UInt32) if self.per_row else e.count()
+
+    def min(self, e: pl.Expr) -> pl.Expr:
+        return e if self.per_row else e.min()
+
+    def max(self, e: pl.Expr) -> pl.Expr:
+        return e if self.per_row else e.max()
+
+    def mean(self, e: pl.Expr) -> pl.Expr:
+        return e.cast(pl.Float64) if self.per_row else e.mean()
+
+    def any(self, e: pl.Expr) -> pl.Expr:
+        return e if self.per_row else e.any()
+
+    def n_orders(self) -> pl.Expr:
+        return pl.lit(1, dtype=pl.Int64) if self.per_row else pl.len().cast(pl.Int64)
+
+    def n_days(self, ts: pl.Expr) -> pl.Expr:
+        return pl.lit(1, dtype=pl.Int64) if self.per_row else ts.dt.date().n_unique().cast(pl.Int64)
+
+    def n_distinct(self, list_column: str) -> pl.Expr:
+        """Distinct non-null values across the orders' lists (0 for none); one order's own
+        distinct count is already in the column of the same name as the output."""
+        name = {"categories": "n_categories", "sellers": "n_sellers"}[list_column]
+        if self.per_row:
+            return pl.col(name).fill_null(0).cast(pl.Int64)
+        values = pl.col(list_column).list.drop_nulls()
+        return values.list.explode(keep_nulls=False, empty_as_null=False).n_unique().cast(pl.Int64)
+
+    def latest(self, e: pl.Expr) -> pl.Expr:
+        """The value on the latest order (latest purchase; ties: greatest order_id)."""
+        return e if self.per_row else e.sort_by(PURCHASE, "order_id").last()
 
 
-def n_distinct(list_column: str) -> pl.Expr:
-    """Distinct non-null values across the lists of a group (0 for none)."""
-    values = pl.col(list_column).list.drop_nulls()
-    return values.list.explode(keep_nulls=False, empty_as_null=False).n_unique().cast(pl.Int64)
+def feature_expressions(as_of: datetime, *, per_row: bool) -> list[pl.Expr]:
+    """The contract's features from order-grain columns: aggregations over a customer's
+    orders, or (``per_row``) the same arithmetic on a one-order customer's single row."""
+    r = _Reduce(per_row=per_row)
+    ts = pl.col(PURCHASE)
+    price_cents = r.sum(pl.col("price_cents"))
+    n_reviews = r.sum(pl.col("n_reviews"))
+    monetary = r.sum(pl.col("paid_cents")).fill_null(0) / 100.0
+    n_orders = r.n_orders()
+
+    def mean_days(column: str) -> pl.Expr:
+        c = pl.col(column)
+        return _ratio(r.sum(c), r.count(c)) / US_PER_DAY
+
+    return [
+        days_between(r.max(ts), pl.lit(as_of)).alias("recency_days"),
+        days_between(r.min(ts), pl.lit(as_of)).alias("tenure_days"),
+        n_orders.alias("n_orders"),
+        r.n_days(ts).alias("n_purchase_days"),
+        monetary.alias("monetary"),
+        (monetary / n_orders).alias("avg_order_value"),
+        r.sum(pl.col("n_items")).cast(pl.Int64).alias("n_items"),
+        (_ratio(price_cents, r.sum(pl.col("n_prices"))) / 100.0).alias("avg_item_price"),
+        _ratio(r.sum(pl.col("freight_cents")), price_cents).alias("freight_ratio"),
+        r.n_distinct("categories").alias("n_categories"),
+        r.n_distinct("sellers").alias("n_sellers"),
+        n_reviews.cast(pl.Int64).alias("n_reviews"),
+        _ratio(r.sum(pl.col("score_sum")), r.sum(pl.col("score_n"))).alias("avg_review_score"),
+        r.min(pl.col("score_min")).cast(pl.Int64).alias("min_review_score"),
+        _ratio(r.sum(pl.col("n_commented")), n_reviews).alias("share_reviews_with_comment"),
+        _ratio(r.sum(pl.col("installments_sum")), r.sum(pl.col("installments_n"))).alias(
+            "avg_installments"
+        ),
+        r.any(pl.col("has_voucher")).fill_null(False).cast(pl.Int64).alias("uses_voucher"),
+        r.sum(pl.col("delivered")).cast(pl.Int64).alias("n_delivered"),
+        mean_days("delivery_us").alias("avg_delivery_days"),
+        mean_days("delay_us").alias("avg_delay_days"),
+        r.mean(pl.col("late")).alias("late_share"),
+        r.latest(pl.col("customer_state")).alias("customer_state"),
+    ]
 
 
 def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
@@ -78,40 +154,42 @@ def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
-    """The per-customer feature table of ``as_of`` from its order grain (LazyFrame out)."""
-    ts = pl.col(PURCHASE)
-    n_items = pl.col("n_items").sum()
-    price_cents = pl.col("price_cents").sum()
-    n_reviews = pl.col("n_reviews").sum()
-    delivered = pl.col("delivered")
-    agg = order_grain.group_by(KEY).agg(
-        days_between(ts.max(), pl.lit(as_of)).alias("recency_days"),
-        days_between(ts.min(), pl.lit(as_of)).alias("tenure_days"),
-        pl.len().cast(pl.Int64).alias("n_orders"),
-        ts.dt.date().n_unique().cast(pl.Int64).alias("n_purchase_days"),
-        (pl.col("paid_cents").sum().fill_null(0) / 100.0).alias("monetary"),
-        n_items.cast(pl.Int64).alias("n_items"),
-        (_ratio(price_cents, pl.col("n_prices").sum()) / 100.0).alias("avg_item_price"),
-        _ratio(pl.col("freight_cents").sum(), price_cents).alias("freight_ratio"),
-        n_distinct("categories").alias("n_categories"),
-        n_distinct("sellers").alias("n_sellers"),
-        n_reviews.cast(pl.Int64).alias("n_reviews"),
-        _ratio(pl.col("score_sum").sum(), pl.col("score_n").sum()).alias("avg_review_score"),
-        pl.col("score_min").min().cast(pl.Int64).alias("min_review_score"),
-        _ratio(pl.col("n_commented").sum(), n_reviews).alias("share_reviews_with_comment"),
-        _ratio(pl.col("installments_sum").sum(), pl.col("installments_n").sum()).alias(
-            "avg_installments"
-        ),
-        pl.col("has_voucher").any().fill_null(False).cast(pl.Int64).alias("uses_voucher"),
-        delivered.sum().cast(pl.Int64).alias("n_delivered"),
-        mean_days("delivery_us").alias("avg_delivery_days"),
-        mean_days("delay_us").alias("avg_delay_days"),
-        pl.col("late").mean().alias("late_share"),
-        pl.col("customer_state").sort_by(PURCHASE, "order_id").last().alias("customer_state"),
+    """The per-customer feature table of ``as_of`` from its order grain (LazyFrame out).
+
+    Most customers have one history order (97 % in the Olist data): their row is a
+    projection of that order's row; only customers with several orders go through the
+    group-by. Likewise the preferred payment type is read off an order paid with one type,
+    and computed by summing cents per type only where there is a choice.
+    """
+    grain = order_grain.with_columns(
+        (pl.len().over(KEY) == 1).alias("_single"),
+        (pl.col("n_payment_types").fill_null(0) <= 1).alias("_one_type"),
     )
-    agg = agg.with_columns((pl.col("monetary") / pl.col("n_orders")).alias("avg_order_value"))
+    singles = grain.filter(pl.col("_single")).select(
+        KEY,
+        *feature_expressions(as_of, per_row=True),
+        pl.col("first_payment_type").alias("_pref_simple"),
+        pl.col("_one_type"),
+    )
+    multis = (
+        grain.filter(~pl.col("_single"))
+        .group_by(KEY)
+        .agg(*feature_expressions(as_of, per_row=False))
+        .with_columns(
+            pl.lit(None, dtype=pl.String).alias("_pref_simple"), pl.lit(False).alias("_one_type")
+        )
+    )
+    # the generic preferred type, only for customers with a choice of types
+    choice = preferred_payment_type(grain.filter(~(pl.col("_single") & pl.col("_one_type"))))
     return (
-        agg.join(preferred_payment_type(order_grain), on=KEY, how="left")
+        pl.concat([singles, multis], how="vertical")
+        .join(choice, on=KEY, how="left")
+        .with_columns(
+            pl.when(pl.col("_one_type"))
+            .then(pl.col("_pref_simple"))
+            .otherwise(pl.col("preferred_payment_type"))
+            .alias("preferred_payment_type")
+        )
         .select(KEY, *FEATURES)
         .sort(KEY)
     )

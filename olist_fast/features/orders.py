@@ -70,7 +70,8 @@ def history_orders(
 
 def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
     """Per order: item count, price and freight sums, the categories and sellers of its
-    items (one entry per item; distinct counts are taken at the customer grain)."""
+    items (one entry per item, for distinct counts across a customer's orders) and the
+    distinct counts within the order."""
     return (
         items.join(
             products.select("product_id", "product_category_name"), on="product_id", how="left"
@@ -83,6 +84,8 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
             cents("freight_value").sum().alias("freight_cents"),
             pl.col("product_category_name").alias("categories"),
             pl.col("seller_id").alias("sellers"),
+            pl.col("product_category_name").drop_nulls().n_unique().alias("n_categories"),
+            pl.col("seller_id").drop_nulls().n_unique().alias("n_sellers"),
         )
     )
 
@@ -97,6 +100,8 @@ def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("payment_installments").count().cast(pl.Int64).alias("installments_n"),
         pl.col("payment_type").alias("payment_types"),
         cents("payment_value").alias("payment_cents"),
+        pl.col("payment_type").drop_nulls().n_unique().alias("n_payment_types"),
+        pl.col("payment_type").drop_nulls().first().alias("first_payment_type"),
         (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
     )
 
