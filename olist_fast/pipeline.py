@@ -42,7 +42,14 @@ from olist_fast.evaluate import (
     spend_report,
 )
 from olist_fast.features import build_snapshots
-from olist_fast.io import OlistDataError, atomic_dir, atomic_path, scan_olist, table_path
+from olist_fast.io import (
+    OlistDataError,
+    atomic_dir,
+    atomic_path,
+    preferred_engine,
+    scan_olist,
+    table_path,
+)
 from olist_fast.models import (
     Candidate,
     candidate,
@@ -315,6 +322,7 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
                     list(dates.values()),
                     horizon_days=config.horizon_days,
                     labels=[True, True, True, False],
+                    engine=preferred_engine(data_dir),
                 ),
                 strict=True,
             )
