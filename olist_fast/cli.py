@@ -202,7 +202,7 @@ def features(
         )[0]
     )
     guarded(lambda: write_frame(snap, out))
-    labels = "with labels" if "bought_again" in snap.columns else "no labels (window not covered)"
+    labels = "with labels" if "bought_again" in snap.columns else "no labels: window not covered"
     say(
         f"Wrote {snap.height:,} customers x {snap.width} columns ({labels}) to {out} "
         f"in {time.perf_counter() - t0:.2f} s."

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from olist_fast.config import RunConfig
 from olist_fast.data import resolve_data_dir
@@ -189,7 +189,9 @@ def calibrate(
     the full population of non-buyers."""
     rows = training_rows(y, seed)
     Xr, yr = X[rows], y[rows]
-    folds = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+    # grouped, shuffled folds (StratifiedGroupKFold measured 2-3 s per split here: it
+    # loops over the customers in Python; with hundreds of buyers the folds stay balanced)
+    folds = GroupKFold(n_splits=3, shuffle=True, random_state=seed)
     oof = cross_val_predict(
         clone(c.build(yr, seed)), Xr, yr, groups=groups[rows], cv=folds, method="predict_proba"
     )[:, 1]
