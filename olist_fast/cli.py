@@ -349,8 +349,11 @@ def bench(
         Path | None, typer.Option("--cache", help="Where generated data is kept.")
     ] = None,
 ) -> None:
-    """Time the feature stage against the pandas and DuckDB peers (each its own process),
-    the parse-only floor, and the whole run; a table with medians, peak memory, ratios."""
+    """Time the feature stage against its peers and the parse floor, and the whole run.
+
+    Each implementation runs as its own process; the table gives median wall time, peak
+    memory and how many times faster olist-fast is than each peer.
+    """
     from olist_fast.bench import STAGES, format_table
     from olist_fast.bench import bench as run_bench
 
