@@ -21,6 +21,7 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy olist_fast
 	$(BIN)/pytest
 
 bench: setup

@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import polars as pl
 import typer
+from polars._typing import EngineType
 
 from olist_fast import __version__
 from olist_fast.data import resolve_data_dir
@@ -35,6 +36,10 @@ class Engine(StrEnum):
     auto = "auto"
     in_memory = "in-memory"
     streaming = "streaming"
+
+
+def engine_type(engine: Engine) -> EngineType:
+    return "in-memory" if engine == Engine.in_memory else "streaming"
 
 
 DataOpt = Annotated[
@@ -198,7 +203,7 @@ def features(
             tables,
             [when],
             horizon_days=horizon_days,
-            engine=preferred_engine(path) if engine == Engine.auto else engine.value,
+            engine=preferred_engine(path) if engine == Engine.auto else engine_type(engine),
         )[0]
     )
     guarded(lambda: write_frame(snap, out))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATETIME = pl.Datetime("us")
@@ -44,8 +45,10 @@ class TableSpec:
         )
 
 
-S, INT, F = pl.String, pl.Int64, pl.Float64
-T = DATETIME
+S: PolarsDataType = pl.String
+INT: PolarsDataType = pl.Int64
+F: PolarsDataType = pl.Float64
+T: PolarsDataType = DATETIME
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec

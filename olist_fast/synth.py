@@ -496,7 +496,7 @@ class _OrderFacts:
             setattr(self, k, np.concatenate(getattr(self, k)))
 
 
-def _masked(values: np.ndarray, valid: np.ndarray) -> pl.Series:
+def _masked(values: np.ndarray | pl.Series, valid: np.ndarray) -> pl.Series:
     return pl.select(pl.when(pl.Series(valid)).then(pl.Series(values)).otherwise(None)).to_series()
 
 

@@ -212,7 +212,7 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
             return None
         columns = read_csv_header(path)
     else:
-        columns = pl.read_parquet_schema(path).keys()
+        columns = list(pl.read_parquet_schema(path))
     missing = [c for c in spec.schema.names() if c not in set(columns)]
     if missing:
         errors.append(
@@ -242,7 +242,13 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
             expected = f"a timestamp like 2017-10-02 10:56:33 ({TIMESTAMP_FORMAT})"
         else:
             parsed = pl.col(col).cast(dtype, strict=False)
-            expected = {pl.Int64: "an integer", pl.Float64: "a number"}.get(dtype, str(dtype))
+            expected = (
+                "an integer"
+                if dtype == pl.Int64
+                else "a number"
+                if dtype == pl.Float64
+                else str(dtype)
+            )
         if (bad := _first_bad(raw, col, parsed)) is not None:
             row, value = bad
             errors.append(f"{path}: column {col!r}, row {row}: {value!r} is not {expected}")
