@@ -50,7 +50,8 @@ class Measurement:
     peak_mib: float
     runs: int
     speedup_vs_ours: float | None = None
-    """For a peer: its median time over ours (above 1: ours is faster)."""
+    """For a peer: the median over rounds of its time over ours in the same round (above 1:
+    ours is faster)."""
 
 
 def default_cache() -> Path:
@@ -100,38 +101,60 @@ def dataset(scale: float, cache: Path, *, say: Callable[[str], None]) -> dict[st
     return {"csv": csv_dir, "parquet": pq_dir}
 
 
+def run_once(argv: Sequence[str]) -> tuple[float, float]:
+    """Wall time of one run of a command and its own peak resident memory (MiB)."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own resource usage
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip()[-300:]
+            raise RuntimeError(f"{' '.join(argv[:4])} ... failed: {tail}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
 def time_process(argv: Sequence[str], runs: int) -> tuple[list[float], float]:
     """Wall times of ``runs`` runs of a command (after one warm-up) and its peak RSS (MiB)."""
-    walls, peaks = [], []
-    for i in range(runs + 1):
-        with tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)  # the child's own resource usage
-            wall = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode != 0:
-                err.seek(0)
-                tail = err.read().decode(errors="replace").strip()[-300:]
-                raise RuntimeError(f"{' '.join(argv[:4])} ... failed: {tail}")
-        if i:  # the first run warms the page cache
-            walls.append(wall)
-            peaks.append(usage.ru_maxrss / 1024.0)
-    return walls, max(peaks)
+    run_once(argv)  # warms the page cache
+    results = [run_once(argv) for _ in range(runs)]
+    return [w for w, _ in results], max(p for _, p in results)
 
 
-def _measure(stage: str, scale: float, impl: str, fmt: str, argv: list[str], runs: int):
-    walls, peak = time_process(argv, runs)
+def time_interleaved(
+    commands: dict[str, list[str]], runs: int, say: Callable[[str], None]
+) -> dict[str, tuple[list[float], float]]:
+    """Each command once per round, in turn (A B C A B C ...), after one warm-up round,
+    so that a drift in the machine's speed hits every command alike and the per-round
+    ratios stay fair."""
+    for argv in commands.values():
+        run_once(argv)
+    walls: dict[str, list[float]] = {k: [] for k in commands}
+    peaks: dict[str, float] = dict.fromkeys(commands, 0.0)
+    for r in range(runs):
+        say(f"  round {r + 1}/{runs}: " + ", ".join(commands))
+        for impl, argv in commands.items():
+            wall, peak = run_once(argv)
+            walls[impl].append(wall)
+            peaks[impl] = max(peaks[impl], peak)
+    return {k: (walls[k], peaks[k]) for k in commands}
+
+
+def _summary(stage: str, scale: float, impl: str, fmt: str, walls: list[float], peak: float,
+             ratio: float | None = None) -> Measurement:  # fmt: skip
     med, lo, hi = (round(f(walls), 3) for f in (statistics.median, min, max))
-    return Measurement(stage, scale, impl, fmt, med, lo, hi, round(peak, 1), runs)
+    return Measurement(stage, scale, impl, fmt, med, lo, hi, round(peak, 1), len(walls),
+                       None if ratio is None else round(ratio, 3))  # fmt: skip
 
 
 def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
-    """Ours, the floor and the peers, each as a whole process on the same files."""
+    """Ours, the floor and the peers, each as a whole process on the same files, run in
+    turn; a peer's ratio is the median over rounds of its time over ours in that round."""
     py = sys.executable
     fmt = "csv" if scale <= 10 else "parquet"
     folder = str(data[fmt])
-    out: list[Measurement] = []
     with tempfile.TemporaryDirectory() as tmp:
         commands = {
             "olist_fast": [py, "-m", "olist_fast", "features", "--data", folder, "--as-of",
@@ -145,12 +168,16 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
                                   f"{tmp}/duckdb.parquet"]  # fmt: skip
         elif scale <= 10:
             say("peers not found (they live in the repository's benchmarks/peers/): skipped")
-        for impl, argv in commands.items():
-            say(f"features scale {scale:g}: timing {impl} ({runs} runs) ...")
-            out.append(_measure("features", scale, impl, fmt, argv, runs))
-    ours = out[0].wall_s
-    return [m if m.impl == "olist_fast" else Measurement(**{**asdict(m),
-            "speedup_vs_ours": round(m.wall_s / ours, 3)}) for m in out]  # fmt: skip
+        say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
+        timed = time_interleaved(commands, runs, say)
+    ours = timed["olist_fast"][0]
+    out = []
+    for impl, (walls, peak) in timed.items():
+        ratio = None
+        if impl != "olist_fast":
+            ratio = statistics.median(w / o for w, o in zip(walls, ours, strict=True))
+        out.append(_summary("features", scale, impl, fmt, walls, peak, ratio))
+    return out
 
 
 def bench_run(scale: float, data: dict[str, Path], say) -> list[Measurement]:
@@ -161,8 +188,7 @@ def bench_run(scale: float, data: dict[str, Path], say) -> list[Measurement]:
         say(f"run scale {scale:g}: timing the whole job ...")
         walls, peak = time_process(argv, 1)
         manifest = json.loads((Path(tmp) / "run_manifest.json").read_text())
-    rows = [Measurement("run", scale, "olist_fast", "parquet", round(walls[0], 3),
-                        round(walls[0], 3), round(walls[0], 3), round(peak, 1), 1)]  # fmt: skip
+    rows = [_summary("run", scale, "olist_fast", "parquet", walls, peak)]
     for stage, secs in manifest["stage_seconds"].items():
         rows.append(Measurement(f"run:{stage}", scale, "olist_fast", "parquet", secs, secs, secs,
                                 float("nan"), 1))  # fmt: skip

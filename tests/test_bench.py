@@ -59,3 +59,14 @@ def test_bench_takes_scales_after_one_flag(monkeypatch: pytest.MonkeyPatch) -> N
     r = CliRunner().invoke(app, ["bench", "--scale", "1", "10", "--stages", "features"])
     assert r.exit_code == 0, r.output
     assert seen["scales"] == [1.0, 10.0]
+
+
+def test_interleaved_rounds_run_every_command_each_round() -> None:
+    from olist_fast.bench import time_interleaved
+
+    said: list[str] = []
+    cmds = {"a": [sys.executable, "-c", "pass"], "b": [sys.executable, "-c", "pass"]}
+    timed = time_interleaved(cmds, runs=2, say=said.append)
+    assert set(timed) == {"a", "b"}
+    assert all(len(walls) == 2 and peak > 0 for walls, peak in timed.values())
+    assert len(said) == 2
