@@ -64,12 +64,12 @@ class ValidationReport:
         return not self.errors
 
 
-def eligible(orders: pl.LazyFrame) -> pl.LazyFrame:
-    """Orders that count: status not canceled/unavailable (null counts), purchase time known."""
-    return orders.filter(
-        pl.col("order_status").is_null() | ~pl.col("order_status").is_in(INELIGIBLE_STATUSES),
-        pl.col("order_purchase_timestamp").is_not_null(),
-    )
+def is_eligible() -> pl.Expr:
+    """Orders that count: status not canceled/unavailable (a null status counts) and a
+    known purchase time."""
+    status = pl.col("order_status")
+    known = pl.col("order_purchase_timestamp").is_not_null()
+    return (status.is_null() | ~status.is_in(INELIGIBLE_STATUSES)) & known
 
 
 def monthly_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
@@ -80,9 +80,7 @@ def monthly_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
         .group_by(month.alias("month"))
         .agg(
             pl.len().alias("orders"),
-            (pl.col("order_status").is_null() | ~pl.col("order_status").is_in(INELIGIBLE_STATUSES))
-            .sum()
-            .alias("eligible"),
+            is_eligible().sum().alias("eligible"),
         )
     )
     bounds = counts.select(pl.col("month").min().alias("lo"), pl.col("month").max().alias("hi"))

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import polars as pl
 
-from olist_fast.validate import INELIGIBLE_STATUSES
+from olist_fast.validate import is_eligible
 
 US_PER_DAY = 86_400 * 1_000_000
 INPUT_COLUMNS: dict[str, list[str]] = {
@@ -46,12 +46,6 @@ def cents(column: str) -> pl.Expr:
     return (pl.col(column) * 100).round(0).cast(pl.Int64)
 
 
-def is_eligible() -> pl.Expr:
-    """Status not canceled/unavailable (a null status counts) and a known purchase time."""
-    status = pl.col("order_status")
-    return (status.is_null() | ~status.is_in(INELIGIBLE_STATUSES)) & pl.col(PURCHASE).is_not_null()
-
-
 def customer_orders(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
     """Eligible orders with the person behind them (``customer_unique_id``) and their state."""
     return orders.filter(is_eligible()).join(
@@ -59,13 +53,6 @@ def customer_orders(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFra
         on="customer_id",
         how="inner",
     )
-
-
-def history_orders(
-    orders: pl.LazyFrame, customers: pl.LazyFrame, *, as_of: datetime
-) -> pl.LazyFrame:
-    """Eligible orders purchased before ``as_of``, with their customer."""
-    return customer_orders(orders, customers).filter(pl.col(PURCHASE) < as_of)
 
 
 def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
@@ -134,9 +121,6 @@ def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame
         pl.when(delivered).then(micros_between(estimate, delivered_at)).alias("delay_us"),
         pl.when(delivered).then(delivered_at > estimate).alias("late"),
     )
-
-
-SHARED = ("customer_orders", "item_facts", "payment_facts")
 
 
 def with_shared_facts(tables: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
