@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from olist_fast.io import BOM, OlistDataError, read_csv_header, table_path
+from olist_fast.io import BOM, OlistDataError, check_columns, read_csv_header, table_path
 from olist_fast.schema import TABLES, TIMESTAMP_FORMAT, TableSpec
 
 HEALTH_RATIO = 0.10
@@ -211,13 +211,10 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         columns = read_csv_header(path)
     else:
         columns = list(pl.read_parquet_schema(path))
-    missing = [c for c in spec.schema.names() if c not in set(columns)]
-    if missing:
-        errors.append(
-            f"{path}: missing column {missing[0]!r}"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            + f"; expected columns {', '.join(spec.schema.names())}"
-        )
+    try:
+        check_columns(path, spec, columns)
+    except OlistDataError as exc:
+        errors.append(str(exc))
         return None
     try:
         raw = _read_strings(path, spec)
