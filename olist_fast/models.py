@@ -194,7 +194,20 @@ def candidate(name: str) -> Candidate:
 
 
 def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
-    """The positive-class score of a fitted classifier."""
+    """The positive-class score of a fitted classifier, bit-reproducible.
+
+    A random forest predicting on several threads adds its trees' probabilities in
+    whatever order the threads finish, so the last bits change from call to call (seen
+    here: 10 of 10 repeated calls differed); it predicts on one thread instead.
+    """
+    final = inference_steps(model)[-1][1]
+    if isinstance(final, RandomForestClassifier) and final.n_jobs != 1:
+        n_jobs = final.n_jobs
+        final.set_params(n_jobs=1)
+        try:
+            return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
+        finally:
+            final.set_params(n_jobs=n_jobs)
     return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
 
 

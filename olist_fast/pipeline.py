@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 from sklearn.base import clone
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold
 
 from olist_fast.config import RunConfig
 from olist_fast.data import resolve_data_dir
 from olist_fast.encode import Encoding
 from olist_fast.evaluate import (
     PlattCalibration,
+    auc_score,
     calibration_bins,
     deciles,
     ranking_report,
@@ -192,9 +193,10 @@ def calibrate(
     # grouped, shuffled folds (StratifiedGroupKFold measured 2-3 s per split here: it
     # loops over the customers in Python; with hundreds of buyers the folds stay balanced)
     folds = GroupKFold(n_splits=3, shuffle=True, random_state=seed)
-    oof = cross_val_predict(
-        clone(c.build(yr, seed)), Xr, yr, groups=groups[rows], cv=folds, method="predict_proba"
-    )[:, 1]
+    oof = np.empty(len(yr))
+    for fit_idx, held_idx in folds.split(Xr, yr, groups[rows]):
+        model = clone(c.build(yr, seed)).fit(Xr[fit_idx], yr[fit_idx])
+        oof[held_idx] = predict_score(model, Xr[held_idx])  # the reproducible prediction
     weight = np.where(yr == 1, 1.0, 1.0 / NEGATIVE_RATE)
     return PlattCalibration.fit(oof, yr, sample_weight=weight)
 
@@ -206,6 +208,18 @@ def customer_groups(snapshot: pl.DataFrame) -> np.ndarray:
 def stack(*snapshots: pl.DataFrame) -> pl.DataFrame:
     """Labelled snapshots of several dates as one training set (a customer may recur)."""
     return pl.concat(snapshots, how="vertical")
+
+
+def select_setup(
+    pool: list[Candidate], fit_on: pl.DataFrame, rank_on: pl.DataFrame, seed: int
+) -> tuple[Candidate, dict[str, float]]:
+    """Fit every setup on one labelled snapshot, rank them by ROC AUC on a later one;
+    the best (ties: the later name) and every AUC."""
+    enc = Encoding.fit(fit_on)
+    X0, y0 = enc.transform(fit_on), labels_of(fit_on)
+    X1, y1 = enc.transform(rank_on), labels_of(rank_on)
+    aucs = {c.name: auc_score(y1, predict_score(fit_candidate(c, X0, y0, seed), X1)) for c in pool}
+    return max(pool, key=lambda c: (aucs[c.name], c.name)), aucs
 
 
 def fit_final(c: Candidate, snapshot: pl.DataFrame, *, seed: int, horizon_days: int) -> FittedModel:
@@ -336,19 +350,9 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
     seed = config.seed
 
     # -- selection: fit on A-3H, rank on A-2H -------------------------------------------
-    def select() -> tuple[Candidate, dict[str, float]]:
-        enc = Encoding.fit(snaps["select"])
-        X0, y0 = enc.transform(snaps["select"]), labels_of(snaps["select"])
-        X1, y1 = enc.transform(snaps["train"]), labels_of(snaps["train"])
-        aucs = {}
-        for c in pool:
-            from olist_fast.evaluate import auc_score
-
-            aucs[c.name] = auc_score(y1, predict_score(fit_candidate(c, X0, y0, seed), X1))
-        best = max(pool, key=lambda c: (aucs[c.name], c.name))
-        return best, aucs
-
-    chosen, selection_auc = timer.run("select", select)
+    chosen, selection_auc = timer.run(
+        "select", lambda: select_setup(pool, snaps["select"], snaps["train"], seed)
+    )
     say(f"chosen setup: {chosen.name} (validation AUC {selection_auc[chosen.name]:.3f})")
 
     # -- backtest: fit on A-2H, evaluate on A-H -----------------------------------------
@@ -523,14 +527,8 @@ def train(
     _check_positives("train", labels_of(train_snap), dates["train"])
     _check_positives("test", labels_of(test_snap), dates["test"])
     if setup is None:
-        from olist_fast.evaluate import auc_score
-
-        enc = Encoding.fit(train_snap)
-        X1, y1 = enc.transform(train_snap), labels_of(train_snap)
-        X2, y2 = enc.transform(test_snap), labels_of(test_snap)
-        aucs = {c.name: auc_score(y2, predict_score(fit_candidate(c, X1, y1, seed), X2))
-                for c in candidates()}  # fmt: skip
-        setup = max(aucs, key=lambda k: (aucs[k], k))
+        best, aucs = select_setup(candidates(), train_snap, test_snap, seed)
+        setup = best.name
         say(f"chosen setup: {setup} (validation AUC {aucs[setup]:.3f})")
     model = fit_final(
         candidate(setup), stack(train_snap, test_snap), seed=seed, horizon_days=horizon_days

@@ -164,3 +164,13 @@ def test_encoding_survives_a_json_round_trip(tmp_path: Path, small_tables) -> No
     back = Encoding.load(tmp_path / "e.json")
     assert back.names == enc.names
     assert np.array_equal(back.transform(snap), enc.transform(snap), equal_nan=True)
+
+
+def test_a_random_forest_run_is_reproducible(data_dir: Path, tmp_path: Path) -> None:
+    """Forests predict on threads; the scores must not depend on their order."""
+    outs = []
+    for k in range(2):
+        cfg = RunConfig(data=data_dir, out=tmp_path / str(k), seed=2, n_boot=20,
+                        models=("random_forest+weights",), compare_notebook=False)  # fmt: skip
+        outs.append(run(cfg).files["scores"].read_bytes())
+    assert outs[0] == outs[1]
