@@ -309,7 +309,6 @@ class _Generator:
             order_person.append(np.arange(n_people, n_people + extra))
             purchase.append(tail_t)
             seq.append(np.ones(extra, dtype=np.int64))
-        cur = _Orders(order_person[0], purchase[0], seq[0])
         self.o = _OrderFacts.empty()
         pending = [_Orders(p, t, s) for p, t, s in zip(order_person, purchase, seq, strict=True)]
         while pending:
