@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from olist_fast.features import FEATURES, LABELS, build_snapshot, build_snapshots
+from olist_fast.features.keys import ID_COLUMNS, compact_id, compact_ids, is_not_hex_error
 from tests.golden import contract_case as case
 
 INT_COLUMNS = {"n_orders", "n_purchase_days", "n_items", "n_categories", "n_sellers",
@@ -64,3 +65,63 @@ def test_bad_arguments() -> None:
         build_snapshot(case.tables(), as_of=case.AS_OF, horizon_days=0)
     with pytest.raises(TypeError, match="as_of"):
         build_snapshot(case.tables(), as_of="2018-03-01", horizon_days=90)  # type: ignore[arg-type]
+
+
+def as_hex_ids(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """The case's tables with every id of ID_COLUMNS replaced by 32 lowercase hex digits
+    whose order is the text order of the original ids (so every tie breaks alike)."""
+    values = sorted(
+        {
+            v
+            for name, columns in ID_COLUMNS.items()
+            for c in columns
+            for v in tables[name].select(c).collect().to_series().drop_nulls()
+        }
+    )
+    code = {v: f"{i + 0xA0:032x}" for i, v in enumerate(values)}
+    return {
+        name: lf.with_columns(pl.col(c).replace(code) for c in ID_COLUMNS.get(name, ()))
+        for name, lf in tables.items()
+    }
+
+
+def test_golden_case_with_compact_keys(golden: pl.DataFrame) -> None:
+    tables = as_hex_ids(case.tables())
+    assert compact_ids(tables)["order_items"].collect_schema()["seller_id"] == pl.UInt128
+    (got,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=True)
+    assert got.equals(golden)
+
+
+def test_text_ids_fall_back_to_text_keys(golden: pl.DataFrame) -> None:
+    (auto,) = build_snapshots(case.tables(), [case.AS_OF], horizon_days=90)
+    assert auto.equals(golden)
+    with pytest.raises(ValueError, match="32 lowercase hex digits"):
+        build_snapshots(case.tables(), [case.AS_OF], horizon_days=90, compact=True)
+
+
+@pytest.mark.parametrize(
+    "bad", ["AB" * 16, "ab" * 15 + "a", "ab" * 17, "ab" * 15 + "g1", "ab" * 15 + "-1", "o1"]
+)
+def test_only_32_lowercase_hex_digits_become_keys(bad: str) -> None:
+    """Upper case, another length or a non-hex digit never becomes an integer key (two
+    ids that differ only in case would otherwise be merged)."""
+    good = "0123456789abcdef" * 2
+    frame = pl.LazyFrame({"id": [good, None]})
+    assert frame.select(compact_id("id")).collect()["id"].to_list() == [int(good, 16), None]
+    with pytest.raises(pl.exceptions.ComputeError) as info:
+        pl.LazyFrame({"id": [good, bad]}).select(compact_id("id")).collect()
+    assert is_not_hex_error(info.value)
+
+
+def test_ids_differing_only_in_case_stay_apart(golden: pl.DataFrame) -> None:
+    """An item whose order id is the upper-case twin of a real order's id belongs to no
+    order (text ids are compared exactly); merging the two would change the features."""
+    tables = as_hex_ids(case.tables())
+    first = tables["order_items"].select("order_id").head(1).collect().item()
+    tables["order_items"] = tables["order_items"].with_columns(
+        pl.col("order_id").replace({first: first.upper()})
+    )
+    (got,) = build_snapshots(tables, [case.AS_OF], horizon_days=90)
+    (want,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=False)
+    assert got.equals(want)
+    assert not got.equals(golden)

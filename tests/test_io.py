@@ -7,7 +7,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from olist_fast.io import OlistDataError, atomic_path, convert, scan_olist, write_frame
+from olist_fast import io as io_module
+from olist_fast.io import (
+    OlistDataError,
+    atomic_path,
+    convert,
+    preferred_engine,
+    scan_olist,
+    write_frame,
+)
 from olist_fast.schema import TABLES
 
 SAMPLE_ROWS = {
@@ -106,3 +114,16 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
 def test_write_frame_rejects_unknown_extension(tmp_path: Path) -> None:
     with pytest.raises(OlistDataError, match="unsupported output extension"):
         write_frame(pl.DataFrame({"a": [1]}), tmp_path / "x.json")
+
+
+def test_engine_follows_format_and_size(
+    small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needed = ["orders", "order_items"]
+    assert preferred_engine(small_csv_dir, needed) == "in-memory"
+    size = sum((small_csv_dir / f"{TABLES[n].stem}.csv").stat().st_size for n in needed)
+    monkeypatch.setattr(io_module, "STREAMING_CSV_BYTES", size)
+    assert preferred_engine(small_csv_dir, needed) == "streaming"
+    assert preferred_engine(small_csv_dir, ["orders"]) == "in-memory"  # only its own files count
+    convert(small_csv_dir, tmp_path / "pq")
+    assert preferred_engine(tmp_path / "pq", needed) == "streaming"

@@ -9,6 +9,7 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.features.customers import build_customer_grain
+from olist_fast.features.keys import compact_ids, is_not_hex_error
 from olist_fast.features.labels import (
     LABELS,
     add_labels,
@@ -58,6 +59,7 @@ def build_snapshots(
     horizon_days: int = 90,
     labels: Sequence[bool | None] | None = None,
     engine: EngineType = "auto",
+    compact: bool | None = None,
 ) -> list[pl.DataFrame]:
     """Snapshots at several dates, collected together with ``pl.collect_all``: the inputs
     are parsed once, and the date-independent parts (item and payment facts, the latest
@@ -67,18 +69,40 @@ def build_snapshots(
     None keeps the contract's rule (present when the latest purchase reaches the window's
     end). Forcing them on is for callers who know the data is complete up to the window's
     end, such as a backtest that treats its own ``as_of`` as "now".
+
+    ``compact`` joins on the ids as 128-bit integers (:mod:`olist_fast.features.keys`):
+    True requires every id to be 32 lowercase hex digits, False keeps them text, None
+    (the default) tries the integers and falls back to text for other ids. The result
+    is the same either way.
     """
     for a in as_ofs:
         _check(a, horizon_days)
     wanted = list(labels) if labels is not None else [None] * len(as_ofs)
     if len(wanted) != len(as_ofs):
         raise ValueError(f"labels has {len(wanted)} entries for {len(as_ofs)} dates")
-    tables = with_shared_facts(tables)  # the latest purchase comes from the same orders scan
-    plans = [
-        _snapshot_plan(tables, as_of=a, horizon_days=horizon_days, covered=w is not False)
-        for a, w in zip(as_ofs, wanted, strict=True)
-    ]
-    latest, *snaps = pl.collect_all([latest_purchase(tables["orders"]), *plans], engine=engine)
+
+    def collect(keyed: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
+        keyed = with_shared_facts(keyed)  # the latest purchase comes from the same orders scan
+        plans = [
+            _snapshot_plan(keyed, as_of=a, horizon_days=horizon_days, covered=w is not False)
+            for a, w in zip(as_ofs, wanted, strict=True)
+        ]
+        return pl.collect_all([latest_purchase(keyed["orders"]), *plans], engine=engine)
+
+    if compact is False:
+        latest, *snaps = collect(tables)
+    else:
+        try:
+            latest, *snaps = collect(compact_ids(tables))
+        except pl.exceptions.ComputeError as exc:
+            if not is_not_hex_error(exc):
+                raise
+            if compact:
+                raise ValueError(
+                    "compact=True needs every order, customer, product and seller id to be"
+                    " 32 lowercase hex digits, as in the Olist data; pass compact=None"
+                ) from None
+            latest, *snaps = collect(tables)
     last = latest.item()
     out = []
     for a, w, snap in zip(as_ofs, wanted, snaps, strict=True):

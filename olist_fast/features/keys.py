@@ -1,0 +1,70 @@
+"""Compact join keys: the Olist ids as 128-bit integers instead of 32-character strings.
+
+Every Olist id (order, customer, product, seller) is 32 lowercase hex digits. As text
+each costs a 16-byte view plus 32 bytes of data, and every join and group-by of the
+feature plan hashes and compares those 32 bytes; as a ``UInt128`` it is 16 bytes
+compared in one step. The ids the plan only joins, counts and sorts on (never outputs)
+are converted right after parsing, so the text column need not outlive its chunk.
+Measured at scale 10 from CSV: peak memory 1.44 -> 1.12 GiB, time unchanged or better.
+
+The conversion is exact only for ids of exactly 32 lowercase hex digits (the numeric
+order of such ids is their text order, so the latest-order tie on ``order_id`` is
+unchanged). Any other id (``"o1"``, upper case, another length) is mapped to a marker
+that the strict integer parser rejects, so a plan on such data fails at collect time
+instead of aliasing two ids; :func:`build_snapshots` then runs the text-keyed plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": ("order_id", "customer_id"),
+    "customers": ("customer_id",),
+    "order_items": ("order_id", "product_id", "seller_id"),
+    "order_payments": ("order_id",),
+    "order_reviews": ("order_id",),
+    "products": ("product_id",),
+}
+"""The id columns the feature plan joins, counts or sorts on but never outputs
+(``customer_unique_id`` is output, so it stays text)."""
+HEX_ID = r"^[0-9a-f]{32}$"
+NOT_HEX_ID = "<an id that is not 32 lowercase hex digits>"
+
+
+def compact_id(column: str) -> pl.Expr:
+    """``column`` (32-lowercase-hex text) as UInt128; other text fails at collect time."""
+    c = pl.col(column)
+    exact = c.str.contains(HEX_ID) | c.is_null()
+    return (
+        pl.when(exact)
+        .then(c)
+        .otherwise(pl.lit(NOT_HEX_ID))
+        .str.to_integer(base=16, dtype=pl.UInt128, strict=True)
+    )
+
+
+def compact_ids(tables: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """``tables`` with the id columns of :data:`ID_COLUMNS` as UInt128 (LazyFrame in/out).
+
+    The feature plan gives the same result on the converted tables as on the text ones
+    when every id is 32 lowercase hex digits (as in the Olist data); otherwise
+    collecting fails with an error that :func:`is_not_hex_error` recognises.
+    Columns that are not text (already converted) are left as they are.
+    """
+    out = dict(tables)
+    for name, columns in ID_COLUMNS.items():
+        if name not in out:
+            continue
+        schema = out[name].collect_schema()
+        text = [c for c in columns if schema.get(c) == pl.String]
+        if text:
+            out[name] = out[name].with_columns(compact_id(c) for c in text)
+    return out
+
+
+def is_not_hex_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the failure of :func:`compact_id` on an id it cannot convert."""
+    return isinstance(exc, pl.exceptions.ComputeError) and NOT_HEX_ID in str(exc)
