@@ -1,5 +1,5 @@
 """``python -m olist_fast``."""
 
-from olist_fast.cli import main
+from olist_fast.entry import main
 
 main()

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -7,6 +11,7 @@ from typer.testing import CliRunner
 
 from olist_fast import __version__
 from olist_fast.cli import app
+from olist_fast.entry import MALLOC_CONF
 
 runner = CliRunner()
 
@@ -123,3 +128,35 @@ def test_public_names_resolve() -> None:
 
     for name in olist_fast.__all__:
         assert getattr(olist_fast, name) is not None, name
+
+
+CHILD = """
+import sys
+import olist_fast.entry as entry
+assert "polars" not in sys.modules, "the entry point imported polars too early"
+sys.argv = ["olist-fast", "--version"]
+try:
+    entry.main()
+except SystemExit:
+    pass
+import polars
+print(polars.jemalloc_conf)
+"""
+
+
+@pytest.mark.parametrize("user_conf", [None, "dirty_decay_ms:100"])
+def test_entry_point_sets_the_allocator_policy_before_polars(user_conf: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if user_conf:
+        env["_RJEM_MALLOC_CONF"] = user_conf
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == f"olist-fast {__version__}"
+    # polars appends the variable to its own defaults; the last setting of a key wins
+    assert out[-1].endswith("," + (user_conf or MALLOC_CONF))
+
+
+def test_console_script_is_the_entry_point() -> None:
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "olist-fast"]
+    assert script.value == "olist_fast.entry:main"

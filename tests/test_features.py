@@ -100,7 +100,19 @@ def test_text_ids_fall_back_to_text_keys(golden: pl.DataFrame) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["AB" * 16, "ab" * 15 + "a", "ab" * 17, "ab" * 15 + "g1", "ab" * 15 + "-1", "o1"]
+    "bad",
+    [
+        "AB" * 16,
+        "aB" * 16,
+        "+" + "a" * 31,
+        "ab" * 15 + "a",
+        "ab" * 17,
+        "ab" * 15 + "g1",
+        "ab" * 15 + "-1",
+        " " + "a" * 31,
+        "é" + "a" * 30,
+        "o1",
+    ],
 )
 def test_only_32_lowercase_hex_digits_become_keys(bad: str) -> None:
     """Upper case, another length or a non-hex digit never becomes an integer key (two
@@ -125,3 +137,23 @@ def test_ids_differing_only_in_case_stay_apart(golden: pl.DataFrame) -> None:
     (want,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=False)
     assert got.equals(want)
     assert not got.equals(golden)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_untyped_payment_rows_count_for_no_type(compact: bool) -> None:
+    """U3 pays ord06 by boleto (30.00) and ord07 by debit card (33.00). An extra ord06 row
+    with no type (10.00) is money paid but no type's: debit card stays preferred (an
+    order's single type must not absorb its untyped rows)."""
+    tables = case.tables()
+    extra = case.frame(
+        "order_payments",
+        [{"order_id": "ord06", "payment_sequential": 2, "payment_installments": 1,
+          "payment_value": 10.0}],
+    )  # fmt: skip
+    tables["order_payments"] = pl.concat([tables["order_payments"], extra])
+    if compact:
+        tables = as_hex_ids(tables)
+    (snap,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=compact)
+    u3 = snap.filter(pl.col("customer_unique_id") == "U3").row(0, named=True)
+    assert u3["preferred_payment_type"] == "debit_card"
+    assert u3["monetary"] == pytest.approx(73.0)

@@ -82,10 +82,14 @@ class _Reduce:
     def n_distinct(self, list_column: str) -> pl.Expr:
         """Distinct non-null values across the orders' lists (0 for none); one order's own
         distinct count is already in the column of the same name as the output."""
-        name = {"categories": "n_categories", "sellers": "n_sellers"}[list_column]
+        name, single = {
+            "categories": ("n_categories", "category"),
+            "sellers": ("n_sellers", "seller"),
+        }[list_column]
         if self.per_row:
             return pl.col(name).fill_null(0).cast(pl.Int64)
-        values = pl.col(list_column).list.drop_nulls()
+        # a one-item order carries its value as a scalar, not as a one-entry list
+        values = pl.col(list_column).fill_null(pl.concat_list(pl.col(single))).list.drop_nulls()
         return values.list.explode(keep_nulls=False, empty_as_null=False).n_unique().cast(pl.Int64)
 
     def latest(self, e: pl.Expr) -> pl.Expr:
@@ -137,8 +141,13 @@ def feature_expressions(as_of: datetime, *, per_row: bool) -> list[pl.Expr]:
 
 def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
     """Per customer, the payment type with the largest value in whole cents (ties: A-Z)."""
+    # an order paid with one type has no lists: its type and cents are scalars
     return (
-        order_grain.select(KEY, "payment_types", "payment_cents")
+        order_grain.select(
+            KEY,
+            pl.col("payment_types").fill_null(pl.concat_list(pl.col("first_payment_type"))),
+            pl.col("payment_cents").fill_null(pl.concat_list(pl.col("paid_cents"))),
+        )
         .explode("payment_types", "payment_cents")
         .drop_nulls("payment_types")
         .group_by(KEY, "payment_types")

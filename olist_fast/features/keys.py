@@ -30,16 +30,18 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """The id columns the feature plan joins, counts or sorts on but never outputs
 (``customer_unique_id`` is output, so it stays text)."""
-HEX_ID = r"^[0-9a-f]{32}$"
 NOT_HEX_ID = "<an id that is not 32 lowercase hex digits>"
 
 
 def compact_id(column: str) -> pl.Expr:
     """``column`` (32-lowercase-hex text) as UInt128; other text fails at collect time."""
     c = pl.col(column)
-    exact = c.str.contains(HEX_ID) | c.is_null()
+    # the strict parser itself rejects any character but 0-9, a-f, A-F and a leading "+";
+    # rejecting those two here as well leaves exactly 32 lowercase hex digits (a full
+    # regular expression for that measured 3x slower than this check)
+    exact = (c.str.len_bytes() == 32) & ~c.str.contains("[A-F+]")
     return (
-        pl.when(exact)
+        pl.when(exact | c.is_null())
         .then(c)
         .otherwise(pl.lit(NOT_HEX_ID))
         .str.to_integer(base=16, dtype=pl.UInt128, strict=True)

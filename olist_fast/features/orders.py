@@ -56,9 +56,15 @@ def customer_orders(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFra
 
 
 def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: item count, price and freight sums, the categories and sellers of its
-    items (one entry per item, for distinct counts across a customer's orders) and the
-    distinct counts within the order."""
+    """Per order: item count, price and freight sums, the distinct categories and sellers
+    within the order, and the values behind them for distinct counts across a
+    customer's orders: ``category`` and ``seller`` for a one-item order (90 % of orders),
+    the lists ``categories`` and ``sellers`` (one entry per item) otherwise.
+
+    Lists only where an order has several items: joining list columns onto the orders
+    measured 5x the cost of joining scalars (0.71 vs 0.14 s at scale 10).
+    """
+    several = pl.col("n_items") > 1
     return (
         items.join(
             products.select("product_id", "product_category_name"), on="product_id", how="left"
@@ -74,22 +80,44 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("product_category_name").drop_nulls().n_unique().alias("n_categories"),
             pl.col("seller_id").drop_nulls().n_unique().alias("n_sellers"),
         )
+        .with_columns(
+            pl.when(~several).then(pl.col("categories").list.first()).alias("category"),
+            pl.when(~several).then(pl.col("sellers").list.first()).alias("seller"),
+            pl.when(several).then(pl.col("categories")).alias("categories"),
+            pl.when(several).then(pl.col("sellers")).alias("sellers"),
+        )
     )
 
 
 def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
-    """Per order: paid cents, payment rows, instalments, and each row's type and cents
-    (summed per type only at the customer grain, where the preferred type is chosen)."""
-    return payments.group_by("order_id").agg(
-        cents("payment_value").sum().alias("paid_cents"),
-        pl.len().cast(pl.Int64).alias("n_payments"),
-        pl.col("payment_installments").sum().alias("installments_sum"),
-        pl.col("payment_installments").count().cast(pl.Int64).alias("installments_n"),
-        pl.col("payment_type").alias("payment_types"),
-        cents("payment_value").alias("payment_cents"),
-        pl.col("payment_type").drop_nulls().n_unique().alias("n_payment_types"),
-        pl.col("payment_type").drop_nulls().first().alias("first_payment_type"),
-        (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
+    """Per order: paid cents, payment rows, instalments, the distinct payment types, the
+    first type, and each row's type and cents (``payment_types`` / ``payment_cents``,
+    summed per type only at the customer grain, where the preferred type is chosen).
+
+    The two lists are null for an order paid with one type and no untyped row (97 % of
+    orders): its only type is ``first_payment_type`` and its cents ``paid_cents``.
+    """
+    return (
+        payments.group_by("order_id")
+        .agg(
+            cents("payment_value").sum().alias("paid_cents"),
+            pl.len().cast(pl.Int64).alias("n_payments"),
+            pl.col("payment_installments").sum().alias("installments_sum"),
+            pl.col("payment_installments").count().cast(pl.Int64).alias("installments_n"),
+            pl.col("payment_type").alias("payment_types"),
+            cents("payment_value").alias("payment_cents"),
+            pl.col("payment_type").drop_nulls().n_unique().alias("n_payment_types"),
+            pl.col("payment_type").drop_nulls().first().alias("first_payment_type"),
+            (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
+            pl.col("payment_type").null_count().alias("_untyped"),
+        )
+        .with_columns(
+            pl.when((pl.col("n_payment_types") > 1) | (pl.col("_untyped") > 0))
+            .then(pl.col(c))
+            .alias(c)
+            for c in ("payment_types", "payment_cents")
+        )
+        .drop("_untyped")
     )
 
 
