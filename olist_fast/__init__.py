@@ -18,6 +18,7 @@ _EXPORTS = {
     "build_order_grain": "olist_fast.features",
     "build_snapshot": "olist_fast.features",
     "build_snapshots": "olist_fast.features",
+    "compact_ids": "olist_fast.features",
     "convert": "olist_fast.io",
     "data_health": "olist_fast.validate",
     "generate": "olist_fast.synth",
@@ -41,6 +42,7 @@ __all__ = [
     "build_order_grain",
     "build_snapshot",
     "build_snapshots",
+    "compact_ids",
     "convert",
     "data_health",
     "generate",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         build_order_grain,
         build_snapshot,
         build_snapshots,
+        compact_ids,
     )
     from olist_fast.io import OlistDataError, convert, scan_olist
     from olist_fast.pipeline import run, score, train
