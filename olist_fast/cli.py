@@ -179,8 +179,8 @@ def features(
         Engine,
         typer.Option(
             "--engine",
-            help="Polars engine for the feature plan; auto: in-memory on CSV under 256 MiB, "
-            "streaming on larger CSV and on Parquet (measured faster / leaner).",
+            help="Polars engine for the feature plan; auto: in-memory on CSV, streaming on "
+            "Parquet (measured faster / leaner).",
         ),
     ] = Engine.auto,
 ) -> None:

@@ -116,26 +116,18 @@ def scan_olist(
     return out
 
 
-STREAMING_CSV_BYTES = 256 * 2**20
-"""CSV inputs at least this large are read with the streaming engine (see below)."""
-
-
 def preferred_engine(
     data_dir: str | os.PathLike[str], tables: Iterable[str] = TABLE_NAMES
 ) -> Literal["in-memory", "streaming"]:
     """The polars engine measured better for the feature plan on these files.
 
-    Parquet: streaming (less memory). CSV: in-memory while the files of ``tables`` total
-    under :data:`STREAMING_CSV_BYTES` (10 % faster at scale 1 and 3, about the same
-    memory), streaming from there on: at scale 10 (640 MB of CSV) it peaked at 986
-    instead of 1,106 MiB for 4 % more time. Measured and left: at scale 20 both engines
-    peak at 1.7 GiB and streaming is 10 % slower. ``--engine`` overrides.
+    Parquet: streaming (less memory). CSV: in-memory, measured faster at every scale
+    tried (whole command, interleaved): scale 10 4.17 s / 1,064 MiB against streaming's
+    5.19-5.35 s / 930-966 MiB (benchmark suite, 5 runs each); scale 20 11.7 against 12.6 s
+    at the same 1.7 GiB; scale 1 and 3 about 10 % faster. ``--engine`` overrides.
     """
     paths = [table_path(Path(data_dir), TABLES[name]) for name in tables]
-    if any(p.suffix == ".parquet" for p in paths):
-        return "streaming"
-    big = sum(p.stat().st_size for p in paths) >= STREAMING_CSV_BYTES
-    return "streaming" if big else "in-memory"
+    return "streaming" if any(p.suffix == ".parquet" for p in paths) else "in-memory"
 
 
 @contextmanager

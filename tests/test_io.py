@@ -7,7 +7,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from olist_fast import io as io_module
 from olist_fast.io import (
     OlistDataError,
     atomic_path,
@@ -116,14 +115,11 @@ def test_write_frame_rejects_unknown_extension(tmp_path: Path) -> None:
         write_frame(pl.DataFrame({"a": [1]}), tmp_path / "x.json")
 
 
-def test_engine_follows_format_and_size(
-    small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_engine_follows_format(small_csv_dir: Path, tmp_path: Path) -> None:
     needed = ["orders", "order_items"]
     assert preferred_engine(small_csv_dir, needed) == "in-memory"
-    size = sum((small_csv_dir / f"{TABLES[n].stem}.csv").stat().st_size for n in needed)
-    monkeypatch.setattr(io_module, "STREAMING_CSV_BYTES", size)
-    assert preferred_engine(small_csv_dir, needed) == "streaming"
-    assert preferred_engine(small_csv_dir, ["orders"]) == "in-memory"  # only its own files count
     convert(small_csv_dir, tmp_path / "pq")
     assert preferred_engine(tmp_path / "pq", needed) == "streaming"
+    (tmp_path / "pq" / "olist_orders_dataset.parquet").unlink()
+    with pytest.raises(OlistDataError, match="olist_orders_dataset"):
+        preferred_engine(tmp_path / "pq", needed)
