@@ -185,7 +185,7 @@ def features(
     ] = Engine.auto,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.features import INPUT_COLUMNS, build_snapshots
+    from olist_fast.features import build_snapshots
     from olist_fast.io import preferred_engine, scan_olist, write_frame
     from olist_fast.validate import data_health
 
@@ -203,9 +203,7 @@ def features(
             tables,
             [when],
             horizon_days=horizon_days,
-            engine=preferred_engine(path, INPUT_COLUMNS)
-            if engine == Engine.auto
-            else engine_type(engine),
+            engine=preferred_engine(path) if engine == Engine.auto else engine_type(engine),
         )[0]
     )
     guarded(lambda: write_frame(snap, out))

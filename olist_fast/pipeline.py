@@ -42,7 +42,7 @@ from olist_fast.evaluate import (
     ranking_report,
     spend_report,
 )
-from olist_fast.features import INPUT_COLUMNS, build_snapshots
+from olist_fast.features import build_snapshots
 from olist_fast.io import (
     OlistDataError,
     atomic_dir,
@@ -338,7 +338,7 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
                     list(dates.values()),
                     horizon_days=config.horizon_days,
                     labels=[True, True, True, False],
-                    engine=preferred_engine(data_dir, INPUT_COLUMNS),
+                    engine=preferred_engine(data_dir),
                 ),
                 strict=True,
             )

@@ -116,10 +116,9 @@ def test_write_frame_rejects_unknown_extension(tmp_path: Path) -> None:
 
 
 def test_engine_follows_format(small_csv_dir: Path, tmp_path: Path) -> None:
-    needed = ["orders", "order_items"]
-    assert preferred_engine(small_csv_dir, needed) == "in-memory"
+    assert preferred_engine(small_csv_dir) == "in-memory"
     convert(small_csv_dir, tmp_path / "pq")
-    assert preferred_engine(tmp_path / "pq", needed) == "streaming"
+    assert preferred_engine(tmp_path / "pq") == "streaming"
     (tmp_path / "pq" / "olist_orders_dataset.parquet").unlink()
     with pytest.raises(OlistDataError, match="olist_orders_dataset"):
-        preferred_engine(tmp_path / "pq", needed)
+        preferred_engine(tmp_path / "pq")
