@@ -239,18 +239,40 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, sa
 
 
 def print_summary(result) -> None:
-    bt = result.metrics["backtest"]
-    rows = [bt["chosen"], bt["baselines"]["notebook_best"], bt["baselines"]["naive"]]
+    m = result.metrics
+    sel, bt = m["selection"], m["backtest"]
+    names = sel["simplicity_order"]
     typer.echo("")
-    typer.echo(f"Backtest: as_of {result.as_of:%Y-%m-%d}, test labels in the last horizon")
-    typer.echo(f"  {'model':<44}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
+    typer.echo(f"Selection: ROC AUC per fold (setups simplest first; {sel['rule']})")
+    typer.echo(f"  {'fold test date':<16}{'buyers':>8}" + "".join(f"{n[:16]:>17}" for n in names))
+    for f in sel["folds"]:
+        aucs = "".join(f"{f['roc_auc'][n]:>17.4f}" for n in names)
+        typer.echo(f"  {f['test_date'][:10]:<16}{f['buyers']:>8}{aucs}")
+    if sel["folds"]:
+        mean = "".join(f"{_num(sel['mean_roc_auc'][n]):>17}" for n in names)
+        se = "".join(f"{_num(sel['standard_error'][n]):>17}" for n in names)
+        typer.echo(f"  {'mean':<24}{mean}")
+        typer.echo(f"  {'standard error':<24}{se}")
+    typer.echo(f"  chosen: {sel['chosen']}: {sel['reason']}")
+    typer.echo("")
+    typer.echo(f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "
+               f"{', '.join(d[:10] for d in bt['train_dates'])}")  # fmt: skip
+    typer.echo(f"  {'model':<48}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
                f"{'lift@1%':>9}{'buyers':>8}")  # fmt: skip
+    rows = [bt["chosen"], *bt["comparison"], bt["baselines"]["naive"]]
     for r in rows:
-        if r is None:
-            continue
         auc = f"{r['roc_auc']:.3f} ({r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f})"
-        typer.echo(f"  {r['name'][:43]:<44}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
+        typer.echo(f"  {r['name'][:47]:<48}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
                    f"{r['lift_top1']:>9.2f}{r['positives']:>8}")  # fmt: skip
+    truth = bt.get("truth")
+    if truth:
+        typer.echo(f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
+                   f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}")  # fmt: skip
+    for d in bt["differences"]:
+        typer.echo(f"  {d['a'][:30]} minus {d['b'][:34]}: AUC {d['roc_auc_diff']:+.3f} "
+                   f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
+                   f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
+                   f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%")  # fmt: skip
     ch = bt["chosen"]
     typer.echo(f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
                f"{ch['positives']}; Brier {ch['brier']:.5f}")  # fmt: skip
@@ -262,6 +284,21 @@ def print_summary(result) -> None:
         typer.echo(f"  {name:<9}{path}")
 
 
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+FoldsOpt = Annotated[
+    int,
+    typer.Option(
+        "--folds",
+        min=0,
+        max=12,
+        help="Rolling-origin folds for choosing the setup (each tests one earlier horizon).",
+    ),
+]
+
+
 @app.command()
 def run(
     data: DataOpt = None,
@@ -269,6 +306,16 @@ def run(
     horizon_days: HorizonOpt = 90,
     out: Annotated[Path, typer.Option("--out", help="Folder for every output.")] = Path("outputs"),
     seed: SeedOpt = 0,
+    folds: FoldsOpt = 3,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Also backtest the other setups, the notebook approach and the unstacked "
+            "check, and on generated data the oracle and feature ceiling (slower; a check to "
+            "run once, not every night).",
+        ),
+    ] = False,
 ) -> None:
     """The whole job: features, model choice, out-of-time backtest, scores, plots, models."""
     from olist_fast.config import RunConfig
@@ -276,8 +323,9 @@ def run(
 
     when = parse_as_of(as_of)
     config = guarded(
-        lambda: RunConfig(data=data, as_of=when, horizon_days=horizon_days, out=out, seed=seed)
-    )
+        lambda: RunConfig(data=data, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
+                          folds=folds, compare=compare)
+    )  # fmt: skip
     t0 = time.perf_counter()
     result = guarded(lambda: run_pipeline(config, say=say))
     print_summary(result)
@@ -294,8 +342,10 @@ def train(
     ),
     seed: SeedOpt = 0,
     setup: Annotated[
-        str | None, typer.Option("--setup", help="Model setup; default: chosen by validation.")
+        str | None,
+        typer.Option("--setup", help="Model setup; default: chosen on the folds, as run does."),
     ] = None,
+    folds: FoldsOpt = 3,
 ) -> None:
     """Choose and fit the model as of a date and save it (no backtest, no scores)."""
     from olist_fast.pipeline import train as train_model
@@ -310,6 +360,7 @@ def train(
             out=out,
             seed=seed,
             setup=setup,
+            folds=folds,
             say=say,
         )
     )

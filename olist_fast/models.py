@@ -1,8 +1,10 @@
-"""Estimator factories (``make_*``), the candidate setups, and safe persistence.
+"""Estimator factories (``make_*``), the candidate setups, the imbalance rule, and safe
+persistence.
 
-Every classifier handles the imbalance either by weighting the classes (class weights,
-XGBoost's ``scale_pos_weight``) or by SMOTE inside an imbalanced-learn Pipeline, so
-resampling only ever sees the rows it is fitted on (never a validation fold).
+The imbalance is handled as :class:`Imbalance` decides from the class counts of each
+training set: negative sampling, class weights (XGBoost's ``scale_pos_weight``), or SMOTE
+inside an imbalanced-learn Pipeline, so resampling only ever sees the rows it is fitted
+on (never a validation fold).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.base import clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -26,6 +29,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from xgboost import XGBClassifier
 
 N_JOBS = 2
+NEG_PER_POS = 20
+"""Negative sampling keeps at most this many non-buyers per buyer."""
+BALANCED_ENOUGH = 0.25
+"""Minority / majority ratio from which no class weights or SMOTE are applied."""
+SMOTE_RATIO = BALANCED_ENOUGH
+SMOTE_NEIGHBOURS = 5
+MAX_TREES = 400
+EARLY_STOP_ROUNDS = 30
 
 
 def fill_missing() -> FunctionTransformer:
@@ -36,7 +47,7 @@ def fill_missing() -> FunctionTransformer:
 
 
 def make_logistic(*, balanced: bool, random_state: int) -> Pipeline:
-    """Scaled logistic regression; missing values filled after scaling."""
+    """Scaled, L2-regularised logistic regression; missing values filled after scaling."""
     return make_pipeline(
         StandardScaler(),
         fill_missing(),
@@ -63,15 +74,19 @@ def make_random_forest(*, balanced: bool, random_state: int) -> RandomForestClas
     )
 
 
-def make_xgboost(*, pos_weight: float, random_state: int) -> XGBClassifier:
+def make_xgboost(
+    *, pos_weight: float, random_state: int, n_estimators: int = MAX_TREES
+) -> XGBClassifier:
+    """Shallow boosted trees at a small learning rate; the number of trees is found by
+    early stopping (:func:`fit_xgboost`)."""
     return XGBClassifier(
-        n_estimators=200,
-        learning_rate=0.06,
-        max_depth=4,
-        min_child_weight=5,
+        n_estimators=n_estimators,
+        learning_rate=0.05,
+        max_depth=3,
+        min_child_weight=10,
         subsample=0.8,
         colsample_bytree=0.8,
-        reg_lambda=5.0,
+        reg_lambda=10.0,
         scale_pos_weight=pos_weight,
         tree_method="hist",
         eval_metric="auc",
@@ -80,31 +95,22 @@ def make_xgboost(*, pos_weight: float, random_state: int) -> XGBClassifier:
     )
 
 
-def make_hist_gradient_boosting(*, balanced: bool, random_state: int):
-    return HistGradientBoostingClassifier(
-        max_iter=150,
-        learning_rate=0.08,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
-        class_weight="balanced" if balanced else None,
-        random_state=random_state,
-    )
-
-
 def make_gradient_boosting(*, random_state: int) -> HistGradientBoostingClassifier:
     """Gradient boosting as the notebook set it up (100 rounds of depth-3 trees, rate 0.1),
-    in scikit-learn's histogram implementation."""
+    in scikit-learn's histogram implementation (the classic one is far slower)."""
     return HistGradientBoostingClassifier(
         max_iter=100, max_depth=3, learning_rate=0.1, random_state=random_state
     )
 
 
-def with_smote(estimator: Any, *, random_state: int, ratio: float | str = 0.25) -> ImbPipeline:
+def with_smote(
+    estimator: Any, *, random_state: int, ratio: float | str = SMOTE_RATIO
+) -> ImbPipeline:
     """Impute, oversample the minority class with SMOTE, then fit (on training rows only).
 
-    ``ratio`` is the minority/majority ratio after resampling: 0.25 for our setups (full
-    balance measured worse and 4x slower), ``"auto"`` (full balance) for the notebook's."""
+    ``ratio`` is the minority/majority ratio after resampling (``"auto"``: full balance, as
+    the notebook did). SMOTE can only grow the minority: callers pass a float ratio only
+    when the classes are further apart than it (see :class:`Imbalance`)."""
     if isinstance(estimator, Pipeline):
         # scaling and filling first: SMOTE cannot interpolate missing values
         head, steps = estimator.steps[:-1], estimator.steps[-1:]
@@ -115,7 +121,7 @@ def with_smote(estimator: Any, *, random_state: int, ratio: float | str = 0.25) 
 
 
 def make_spend_regressor(*, random_state: int) -> HistGradientBoostingRegressor:
-    """E[log1p(spend) | buys]: small, regularised, for a few hundred buyers."""
+    """E[log1p(spend) | buys]: small and regularised, for a few hundred buyers."""
     return HistGradientBoostingRegressor(
         max_iter=150,
         learning_rate=0.05,
@@ -126,61 +132,130 @@ def make_spend_regressor(*, random_state: int) -> HistGradientBoostingRegressor:
     )
 
 
+# -- imbalance: every choice follows from the class counts it meets ----------------------
+@dataclass(frozen=True)
+class Imbalance:
+    """How one training set is handled, decided from its class counts alone.
+
+    * **Negative sampling** only where negatives are plentiful: when non-buyers outnumber
+      buyers more than ``NEG_PER_POS`` to one, keep every buyer and a random
+      ``NEG_PER_POS * buyers / non-buyers`` share of the non-buyers (weight 1 / share when
+      calibrating, so probabilities refer to the whole population).
+    * **Class weights** (balanced) only where the kept classes are further apart than
+      ``BALANCED_ENOUGH`` (minority / majority); above it nothing is reweighted.
+    * **SMOTE** is possible only in the same case, up to that ratio, and only with more
+      than ``SMOTE_NEIGHBOURS`` minority rows: SMOTE never shrinks a class.
+    """
+
+    positives: int
+    negatives: int
+
+    @property
+    def negative_rate(self) -> float:
+        if self.negatives <= NEG_PER_POS * self.positives:
+            return 1.0
+        return NEG_PER_POS * self.positives / self.negatives
+
+    @property
+    def ratio(self) -> float:
+        """Minority / majority after negative sampling."""
+        kept_neg = self.negatives * self.negative_rate
+        lo, hi = sorted((self.positives, kept_neg))
+        return lo / hi if hi else 1.0
+
+    @property
+    def balanced(self) -> bool:
+        return self.ratio >= BALANCED_ENOUGH
+
+    @property
+    def smote_possible(self) -> bool:
+        minority = min(self.positives, self.negatives * self.negative_rate)
+        return not self.balanced and minority > SMOTE_NEIGHBOURS
+
+    @classmethod
+    def of(cls, y: np.ndarray) -> Imbalance:
+        pos = int(np.sum(y))
+        return cls(positives=pos, negatives=len(y) - pos)
+
+    def as_dict(self) -> dict:
+        return {
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "negative_rate": self.negative_rate,
+            "ratio_after_sampling": self.ratio,
+            "class_weights": not self.balanced,
+            "smote_possible": self.smote_possible,
+        }
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One model setup: a name, and how to build it for a training set."""
+    """One model setup: a name, and how to build it for a training set's labels.
+
+    ``build(y, seed)`` sees the labels it will be fitted on (after negative sampling), so
+    class weights and SMOTE follow :class:`Imbalance` of exactly those rows."""
 
     name: str
-    kind: str  # logistic | random_forest | xgboost | hist_gradient_boosting | gradient_boosting
-    imbalance: str  # weights | smote | none
+    kind: str  # logistic | xgboost | random_forest | gradient_boosting
+    smote: bool
     build: Callable[[np.ndarray, int], Any]
 
 
 def _pos_weight(y: np.ndarray) -> float:
+    """XGBoost's class weight: negatives per positive where the classes are imbalanced."""
+    if Imbalance.of(y).balanced:
+        return 1.0
     pos = max(int(y.sum()), 1)
     return float((len(y) - pos) / pos)
 
 
-def candidates() -> list[Candidate]:
-    """The compared setups: four classifiers, each with class weights and with SMOTE."""
-    return [
-        Candidate("logistic+weights", "logistic", "weights",
-                  lambda y, s: make_logistic(balanced=True, random_state=s)),
-        Candidate("logistic+smote", "logistic", "smote",
-                  lambda y, s: with_smote(make_logistic(balanced=False, random_state=s),
-                                          random_state=s)),
-        Candidate("random_forest+weights", "random_forest", "weights",
-                  lambda y, s: make_random_forest(balanced=True, random_state=s)),
-        Candidate("random_forest+smote", "random_forest", "smote",
-                  lambda y, s: with_smote(make_random_forest(balanced=False, random_state=s),
-                                          random_state=s)),
-        Candidate("xgboost+weights", "xgboost", "weights",
-                  lambda y, s: make_xgboost(pos_weight=_pos_weight(y), random_state=s)),
-        Candidate("xgboost+smote", "xgboost", "smote",
-                  lambda y, s: with_smote(make_xgboost(pos_weight=1.0, random_state=s),
-                                          random_state=s)),
-        Candidate("hist_gradient_boosting+weights", "hist_gradient_boosting", "weights",
-                  lambda y, s: make_hist_gradient_boosting(balanced=True, random_state=s)),
-        Candidate("hist_gradient_boosting+smote", "hist_gradient_boosting", "smote",
-                  lambda y, s: with_smote(
-                      make_hist_gradient_boosting(balanced=False, random_state=s),
-                      random_state=s)),
-    ]  # fmt: skip
+def _build_logistic(y: np.ndarray, s: int) -> Any:
+    return make_logistic(balanced=not Imbalance.of(y).balanced, random_state=s)
+
+
+def _build_logistic_smote(y: np.ndarray, s: int) -> Any:
+    if not Imbalance.of(y).smote_possible:  # the classes are balanced enough already
+        return _build_logistic(y, s)
+    return with_smote(make_logistic(balanced=False, random_state=s), random_state=s)
+
+
+def _build_xgboost(y: np.ndarray, s: int) -> Any:
+    return make_xgboost(pos_weight=_pos_weight(y), random_state=s)
+
+
+def _build_random_forest(y: np.ndarray, s: int) -> Any:
+    return make_random_forest(balanced=not Imbalance.of(y).balanced, random_state=s)
+
+
+SIMPLICITY_ORDER = ("logistic", "logistic+smote", "xgboost", "random_forest")
+"""The compared setups from simple to complex: the selection rule prefers the earlier."""
+
+
+def candidates(*, smote: bool = True) -> list[Candidate]:
+    """The compared setups, simplest first (:data:`SIMPLICITY_ORDER`); ``smote=False``
+    leaves out the SMOTE setup (for training sets balanced enough without it)."""
+    pool = [
+        Candidate("logistic", "logistic", False, _build_logistic),
+        Candidate("logistic+smote", "logistic", True, _build_logistic_smote),
+        Candidate("xgboost", "xgboost", False, _build_xgboost),
+        Candidate("random_forest", "random_forest", False, _build_random_forest),
+    ]
+    return [c for c in pool if smote or not c.smote]
 
 
 def notebook_candidates() -> list[Candidate]:
     """The starting notebook's approach: LR, RF and gradient boosting, each with SMOTE to
     full balance, trained on one snapshot with every row. Its scikit-learn
     GradientBoostingClassifier is replaced by the histogram version with the same depth
-    and rounds (the classic one took 77 s per fit here)."""
+    and rounds."""
     return [
-        Candidate("notebook:logistic+smote", "logistic", "smote",
+        Candidate("notebook:logistic+smote", "logistic", True,
                   lambda y, s: with_smote(make_logistic(balanced=False, random_state=s),
                                           random_state=s, ratio="auto")),
-        Candidate("notebook:random_forest+smote", "random_forest", "smote",
+        Candidate("notebook:random_forest+smote", "random_forest", True,
                   lambda y, s: with_smote(make_random_forest(balanced=False, random_state=s),
                                           random_state=s, ratio="auto")),
-        Candidate("notebook:gradient_boosting+smote", "gradient_boosting", "smote",
+        Candidate("notebook:gradient_boosting+smote", "gradient_boosting", True,
                   lambda y, s: with_smote(make_gradient_boosting(random_state=s),
                                           random_state=s, ratio="auto")),
     ]  # fmt: skip
@@ -190,7 +265,30 @@ def candidate(name: str) -> Candidate:
     for c in candidates() + notebook_candidates():
         if c.name == name:
             return c
-    raise ValueError(f"unknown model setup {name!r}")
+    known = ", ".join(c.name for c in candidates())
+    raise ValueError(f"unknown model setup {name!r}; expected one of {known}")
+
+
+def fit_setup(c: Candidate, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """Fit a setup on (X, y) as given (the caller has sampled the rows).
+
+    XGBoost stops early: it is first fitted on a random 80 % of the rows with the other
+    20 % watched (ROC AUC, patience ``EARLY_STOP_ROUNDS``), then refitted on every row
+    with the number of trees found."""
+    model = c.build(y, seed)
+    if isinstance(model, XGBClassifier):
+        return fit_xgboost(model, X, y, seed)
+    return model.fit(X, y)
+
+
+def fit_xgboost(model: XGBClassifier, X: np.ndarray, y: np.ndarray, seed: int) -> XGBClassifier:
+    rng = np.random.default_rng(seed)
+    watch = rng.random(len(y)) < 0.2
+    if np.unique(y[watch]).size < 2 or np.unique(y[~watch]).size < 2:
+        return model.fit(X, y)  # too few rows to watch: the full number of trees
+    probe = clone(model).set_params(early_stopping_rounds=EARLY_STOP_ROUNDS)
+    probe.fit(X[~watch], y[~watch], eval_set=[(X[watch], y[watch])], verbose=False)
+    return model.set_params(n_estimators=int(probe.best_iteration) + 1).fit(X, y)
 
 
 def predict_score(model: Any, X: np.ndarray) -> np.ndarray:

@@ -1,10 +1,36 @@
-"""Model factories and prediction."""
+"""Model factories, the imbalance rule, every setup's fit-save-load contract, prediction."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from olist_fast.models import candidates, make_random_forest, predict_score, with_smote
+import numpy as np
+import pytest
+from imblearn.pipeline import Pipeline as ImbPipeline
+
+from olist_fast.models import (
+    MAX_TREES,
+    NEG_PER_POS,
+    Imbalance,
+    candidate,
+    candidates,
+    fit_setup,
+    load_model,
+    make_random_forest,
+    make_xgboost,
+    predict_score,
+    save_model,
+    with_smote,
+)
+
+
+def data(n: int, rate: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    X[rng.random((n, 6)) < 0.05] = np.nan  # the encoding passes nulls as NaN
+    logit = np.log(rate / (1 - rate)) + 0.8 * np.nan_to_num(X[:, 0])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    return X, y
 
 
 def test_random_forest_scores_are_bit_reproducible() -> None:
@@ -22,6 +48,61 @@ def test_random_forest_scores_are_bit_reproducible() -> None:
     assert np.array_equal(predict_score(piped, X), predict_score(piped, X))
 
 
-def test_every_setup_has_a_unique_name() -> None:
+@pytest.mark.parametrize(
+    ("pos", "neg", "rate", "weights", "smote"),
+    [
+        (100, 10_000, NEG_PER_POS * 100 / 10_000, True, True),  # Olist-like: sample, weight
+        (100, 2_000, 1.0, True, True),  # 1:20 exactly: no sampling, still imbalanced
+        (300, 700, 1.0, False, False),  # a shop where 30 % come back: nothing to do
+        (600, 400, 1.0, False, False),  # more buyers than not: balanced enough
+        (5, 10_000, 5 * NEG_PER_POS / 10_000, True, False),  # too few buyers to interpolate
+        (900, 100, 1.0, True, True),  # non-buyers are the minority
+    ],
+)
+def test_imbalance_rule_follows_the_class_counts(
+    pos: int, neg: int, rate: float, weights: bool, smote: bool
+) -> None:
+    im = Imbalance(positives=pos, negatives=neg)
+    assert im.negative_rate == pytest.approx(rate)
+    assert (not im.balanced) is weights
+    assert im.smote_possible is smote
+
+
+def test_smote_setup_never_shrinks_a_class() -> None:
+    """At a 30 % rate the minority is above SMOTE's target: the setup fits without it
+    (imbalanced-learn would refuse to 'remove samples from the minority class')."""
+    X, y = data(3_000, 0.3)
+    model = fit_setup(candidate("logistic+smote"), X, y, 0)
+    assert not isinstance(model, ImbPipeline)
+    X, y = data(3_000, 0.02)
+    assert isinstance(fit_setup(candidate("logistic+smote"), X, y, 0), ImbPipeline)
+
+
+def test_setups_are_named_once_simplest_first() -> None:
     names = [c.name for c in candidates()]
-    assert len(names) == len(set(names)) == 8
+    assert names == ["logistic", "logistic+smote", "xgboost", "random_forest"]
+    assert [c.name for c in candidates(smote=False)] == ["logistic", "xgboost", "random_forest"]
+    with pytest.raises(ValueError, match="unknown model setup 'svm'"):
+        candidate("svm")
+
+
+@pytest.mark.parametrize("name", [c.name for c in candidates()])
+@pytest.mark.parametrize("rate", [0.01, 0.3])
+def test_every_setup_fits_saves_loads_and_predicts_the_same(
+    name: str, rate: float, tmp_path: Path
+) -> None:
+    X, y = data(4_000, rate, seed=1)
+    model = fit_setup(candidate(name), X, y, 0)
+    before = predict_score(model, X)
+    assert before.shape == (len(y),) and np.all((before >= 0) & (before <= 1))
+    save_model(model, tmp_path)
+    assert np.array_equal(predict_score(load_model(tmp_path), X), before)
+
+
+def test_xgboost_stops_early_on_noise() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5_000, 5))
+    y = (rng.random(5_000) < 0.1).astype(np.int64)  # no signal at all
+    model = fit_setup(candidate("xgboost"), X, y, 0)
+    assert model.n_estimators < MAX_TREES
+    assert make_xgboost(pos_weight=1.0, random_state=0).n_estimators == MAX_TREES

@@ -1,0 +1,182 @@
+"""The out-of-time backtest: the chosen setup, trained and calibrated as the final model
+is, scored on the last labelled window before ``as_of`` (which no choice has seen).
+
+Beside it: the naive ranking (more orders, then more recent), and with ``compare`` the
+other setups, the notebook approach and the unstacked check. Differences the summary
+claims come with paired bootstrap intervals (the same resampled rows for both scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from olist_fast.evaluate import (
+    Difference,
+    RankingReport,
+    auc_score,
+    bootstrap_aucs,
+    calibration_bins,
+    deciles,
+    paired_difference,
+    ranking_report,
+    spend_report,
+)
+from olist_fast.fitting import fit_final
+from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
+from olist_fast.protocol import Snapshots, TrainingSet, training_set
+
+TEST = 1
+"""The backtest's test snapshot: labels in [A-H, A)."""
+Truth = Callable[[datetime, pl.DataFrame], dict[str, Any] | None]
+
+
+def naive_score(snapshot: pl.DataFrame) -> np.ndarray:
+    """More orders first, then more recent first (one number that sorts that way)."""
+    n = snapshot["n_orders"].to_numpy().astype(np.float64)
+    recency = snapshot["recency_days"].to_numpy()
+    return n - recency / (recency.max() + 1.0)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The backtest's labels and scores, for the plots (never written to metrics)."""
+
+    y: np.ndarray
+    chosen: np.ndarray
+    naive: np.ndarray
+    notebook: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Backtest:
+    test_date: datetime
+    train_dates: tuple[datetime, ...]
+    chosen: RankingReport
+    naive: RankingReport
+    notebook_best: RankingReport | None
+    comparison: list[RankingReport]
+    differences: list[Difference]
+    calibration_bins: dict
+    deciles: dict
+    spend: dict
+    curves: Curves
+    truth: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "test_date": self.test_date.isoformat(),
+            "train_dates": [d.isoformat() for d in self.train_dates],
+            "chosen": self.chosen.as_dict(),
+            "baselines": {
+                "naive": self.naive.as_dict(),
+                "notebook_best": self.notebook_best.as_dict() if self.notebook_best else None,
+            },
+            "comparison": [r.as_dict() for r in self.comparison],
+            "differences": [d.as_dict() for d in self.differences],
+            "calibration_bins": self.calibration_bins,
+            "deciles": self.deciles,
+            "spend": self.spend,
+            "truth": self.truth,
+        }
+
+
+def run_backtest(
+    chosen: Candidate,
+    pool: list[Candidate],
+    snaps: Snapshots,
+    *,
+    seed: int,
+    n_boot: int,
+    compare: bool,
+    truth: Truth | None = None,
+) -> Backtest:
+    """Fit the chosen setup on the split testing snapshot 1 exactly as the final model is
+    fitted, and measure it there against the baselines."""
+    ts = training_set(snaps, TEST, seed=seed)
+    test = snaps[TEST]
+    X, y = ts.encoding.transform(test), snaps.labels(TEST)
+    model = fit_final(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
+    prob = model.calibration(model.score(X))
+    naive = naive_score(test)
+    scores: dict[str, np.ndarray] = {f"chosen:{chosen.name} (calibrated)": prob,
+                                     "baseline:naive (orders, then recency)": naive}  # fmt: skip
+    notebook_name = None
+    if compare:
+        extra = _compare_scores(chosen, pool, snaps, ts, X, seed=seed)
+        scores.update(extra)
+        nb = [k for k in extra if k.startswith("notebook:")]
+        notebook_name = max(nb, key=lambda k: auc_score(y, extra[k])) if nb else None
+    names = list(scores)
+    boot = bootstrap_aucs(y, [scores[k] for k in names], n_boot=n_boot, random_state=seed)
+    reports = {
+        k: ranking_report(k, y, scores[k], probabilities=k.startswith("chosen:"),
+                          boot_aucs=boot[:, i])
+        for i, k in enumerate(names)
+    }  # fmt: skip
+    chosen_name, naive_name = names[0], names[1]
+    differences = [
+        paired_difference(y, (chosen_name, prob), (naive_name, naive), boot[:, [0, 1]],
+                          random_state=seed)
+    ]  # fmt: skip
+    if notebook_name:
+        i = names.index(notebook_name)
+        differences.append(
+            paired_difference(y, (chosen_name, prob), (notebook_name, scores[notebook_name]),
+                              boot[:, [0, i]], random_state=seed)
+        )  # fmt: skip
+    buyers = y == 1
+    actual = test["future_spend"].to_numpy()[buyers]
+    model_spend = model.expected_spend(test.filter(pl.Series(buyers)))
+    naive_spend = test["avg_order_value"].to_numpy()[buyers]
+    return Backtest(
+        test_date=snaps.protocol.date(TEST),
+        train_dates=ts.dates,
+        chosen=reports[chosen_name],
+        naive=reports[naive_name],
+        notebook_best=reports[notebook_name] if notebook_name else None,
+        comparison=[reports[k] for k in names[2:]],
+        differences=differences,
+        calibration_bins=calibration_bins(y, prob),
+        deciles={"chosen": deciles(y, prob), "naive": deciles(y, naive)},
+        spend={
+            "hurdle_model": spend_report("E[spend | buy] model", actual, model_spend),
+            "naive_avg_order_value": spend_report("past avg order value", actual, naive_spend),
+        },
+        curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
+        truth=truth(snaps.protocol.date(TEST), test) if truth else None,
+    )
+
+
+def _compare_scores(
+    chosen: Candidate,
+    pool: list[Candidate],
+    snaps: Snapshots,
+    ts: TrainingSet,
+    X: np.ndarray,
+    *,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Scores of the test snapshot from: the other setups (trained like the chosen), the
+    notebook approach (LR, RF, GB with SMOTE to full balance, on the latest training
+    snapshot with every row), and the chosen setup on that one snapshot (not stacked)."""
+    out = {}
+    for c in pool:
+        if c.name != chosen.name:
+            out[c.name] = predict_score(fit_setup(c, ts.X, ts.y, seed), X)
+    latest = snaps[TEST + 1]
+    Xl, yl = ts.encoding.transform(latest), snaps.labels(TEST + 1)
+    for c in notebook_candidates():
+        out[c.name] = predict_score(fit_setup(c, Xl, yl, seed), X)
+    one = Snapshots(replace(snaps.protocol, train_snapshots=1), snaps.frames)
+    single = training_set(one, TEST, seed=seed)
+    s = predict_score(fit_setup(chosen, single.X, single.y, seed),
+                      single.encoding.transform(snaps[TEST]))  # fmt: skip
+    out[f"{chosen.name} (latest snapshot only, not stacked)"] = s
+    return out

@@ -1,0 +1,219 @@
+"""The time protocol that ``run`` and ``train`` share: which snapshots train, select, test
+and score.
+
+For an ``as_of`` A and horizon H, snapshot j is the feature table at d_j = A - j*H with its
+labels in [d_j, d_j + H): label windows never overlap, and the labels of snapshot j end
+exactly where snapshot j-1 begins. Nothing at or after A is read.
+
+* **score**: snapshot 0 (A itself, no labels).
+* **split with test snapshot j**: trained on the ``train_snapshots`` snapshots before it,
+  j+1 .. j+T, stacked (a customer may appear in several); all their labels end by d_j.
+* **selection folds** (rolling origin): the splits with test snapshot 2 .. K+1. The
+  out-of-time test window (snapshot 1, labels in [A-H, A)) is in none of them.
+* **backtest**: the split with test snapshot 1.
+* **final fit**: the split with "test" snapshot 0: trained on snapshots 1 .. T, it scores
+  every customer at A.
+* **calibration**: Platt on cross-fitted scores of the split's most recent training
+  snapshot (:mod:`olist_fast.fitting`).
+
+A split is usable when its test snapshot and its stacked training rows each hold at least
+``MIN_BUYERS`` buyers and as many non-buyers. Unusable folds are dropped (the caller says
+so); an unusable backtest or final split is a one-line :class:`OlistDataError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+from polars._typing import EngineType
+
+from olist_fast.encode import Encoding
+from olist_fast.features import build_snapshots
+from olist_fast.io import OlistDataError
+from olist_fast.models import Imbalance
+
+MIN_BUYERS = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocol:
+    """The snapshot dates of one job and the roles they play."""
+
+    as_of: datetime
+    horizon_days: int = 90
+    folds: int = 3
+    train_snapshots: int = 2
+
+    def __post_init__(self) -> None:
+        if self.horizon_days < 1:
+            raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days}")
+        if self.folds < 0:
+            raise ValueError(f"folds must be >= 0, got {self.folds}")
+        if self.train_snapshots < 1:
+            raise ValueError(f"train_snapshots must be >= 1, got {self.train_snapshots}")
+
+    @property
+    def depth(self) -> int:
+        """The oldest snapshot the protocol reads (the last training snapshot of the last
+        fold)."""
+        return 1 + self.folds + self.train_snapshots
+
+    def date(self, j: int) -> datetime:
+        return self.as_of - j * timedelta(days=self.horizon_days)
+
+    def dates(self) -> list[datetime]:
+        return [self.date(j) for j in range(self.depth + 1)]
+
+    def train_indices(self, test: int) -> list[int]:
+        return list(range(test + 1, test + 1 + self.train_snapshots))
+
+    def fold_tests(self) -> list[int]:
+        """Test snapshots of the selection folds, most recent first."""
+        return list(range(2, 2 + self.folds))
+
+    def as_dict(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon_days,
+            "folds": self.folds,
+            "train_snapshots": self.train_snapshots,
+            "snapshots": {str(j): self.date(j).isoformat() for j in range(self.depth + 1)},
+        }
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """The snapshots of a protocol, index j at ``protocol.date(j)``; 0 has no labels."""
+
+    protocol: Protocol
+    frames: Sequence[pl.DataFrame]
+
+    def __getitem__(self, j: int) -> pl.DataFrame:
+        return self.frames[j]
+
+    def labels(self, j: int) -> np.ndarray:
+        return labels_of(self.frames[j])
+
+
+def build_protocol_snapshots(
+    tables: Mapping[str, pl.LazyFrame],
+    protocol: Protocol,
+    *,
+    score: bool = True,
+    engine: EngineType = "auto",
+) -> Snapshots:
+    """Every snapshot of the protocol in one ``collect_all`` (labels forced on for the
+    past ones: their windows end by A, which the caller treats as "now"). ``score=False``
+    leaves snapshot 0 empty (``train`` does not score)."""
+    dates = protocol.dates()
+    wanted = dates if score else dates[1:]
+    labels = [j > 0 for j in range(len(dates))][len(dates) - len(wanted) :]
+    frames = build_snapshots(
+        tables, wanted, horizon_days=protocol.horizon_days, labels=labels, engine=engine
+    )
+    if not score:
+        frames = [pl.DataFrame(), *frames]
+    return Snapshots(protocol, frames)
+
+
+def labels_of(snapshot: pl.DataFrame) -> np.ndarray:
+    return snapshot["bought_again"].to_numpy().astype(np.int64)
+
+
+def shortage(y: np.ndarray) -> str | None:
+    """Why labels cannot train or test a model (too few buyers or non-buyers), or None."""
+    buyers = int(y.sum())
+    others = len(y) - buyers
+    if buyers < MIN_BUYERS:
+        return f"only {buyers} of {len(y):,} customers bought again (need at least {MIN_BUYERS})"
+    if others < MIN_BUYERS:
+        return (
+            f"{buyers:,} of {len(y):,} customers bought again: need at least {MIN_BUYERS} "
+            "who did not"
+        )
+    return None
+
+
+def require(snaps: Snapshots, role: str, indices: list[int]) -> None:
+    """A one-line error when the snapshots ``indices`` (stacked) cannot play ``role``."""
+    p = snaps.protocol
+    y = np.concatenate([snaps.labels(j) for j in indices])
+    why = shortage(y)
+    if why is None:
+        return
+    when = ", ".join(f"{p.date(j):%Y-%m-%d}" for j in indices)
+    raise OlistDataError(
+        f"{role} snapshot{'s' if len(indices) > 1 else ''} at {when} "
+        f"(labels over {p.horizon_days} days): {why}; choose a later --as-of, a longer "
+        "--horizon-days, or more data"
+    )
+
+
+def usable_folds(snaps: Snapshots) -> tuple[list[int], list[str]]:
+    """The selection folds (by test snapshot) that have enough buyers, and a note for each
+    one dropped."""
+    p = snaps.protocol
+    kept, dropped = [], []
+    for j in p.fold_tests():
+        train_y = np.concatenate([snaps.labels(i) for i in p.train_indices(j)])
+        why = shortage(snaps.labels(j))
+        where = "test"
+        if why is None:
+            why, where = shortage(train_y), "training"
+        if why is None:
+            kept.append(j)
+        else:
+            dropped.append(f"fold testing {p.date(j):%Y-%m-%d} dropped: its {where} rows: {why}")
+    return kept, dropped
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The stacked training snapshots of one split, encoded, negatives sampled by the
+    :class:`Imbalance` rule of the whole stack."""
+
+    dates: tuple[datetime, ...]
+    encoding: Encoding
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    """1 for kept buyers, 1 / sampling rate for kept non-buyers."""
+    latest: np.ndarray
+    """True for rows of the most recent training snapshot (where calibration is fitted)."""
+    groups: np.ndarray
+    """The customer of each row, as an integer (for grouped cross-fitting)."""
+    spend: np.ndarray
+    """``future_spend`` of each kept row."""
+    imbalance: Imbalance
+
+
+def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
+    """The training rows of the split with test snapshot ``test``."""
+    p = snaps.protocol
+    idx = [j for j in p.train_indices(test) if snaps[j].height > 0]
+    frame = pl.concat([snaps[j] for j in idx], how="vertical")
+    y_all = labels_of(frame)
+    imbalance = Imbalance.of(y_all)
+    rate = imbalance.negative_rate
+    rng = np.random.default_rng(seed)
+    keep = (y_all == 1) | (rng.random(len(y_all)) < rate)
+    rows = np.flatnonzero(keep)
+    kept = frame[rows]
+    encoding = Encoding.fit(frame)
+    y = y_all[rows]
+    source = np.repeat(np.arange(len(idx)), [snaps[j].height for j in idx])[rows]
+    return TrainingSet(
+        dates=tuple(p.date(j) for j in idx),
+        encoding=encoding,
+        X=encoding.transform(kept),
+        y=y,
+        weight=np.where(y == 1, 1.0, 1.0 / rate),
+        latest=source == 0,
+        groups=kept["customer_unique_id"].rank("dense").to_numpy(),
+        spend=kept["future_spend"].to_numpy(),
+        imbalance=imbalance,
+    )

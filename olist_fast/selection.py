@@ -1,0 +1,129 @@
+"""Choosing a setup on evidence: rolling-origin folds and the one-standard-error rule.
+
+Each fold trains every setup on the snapshots before its test snapshot and measures ROC
+AUC on it (:mod:`olist_fast.protocol`). Across folds each setup has a mean AUC and a
+standard error (the spread of its fold AUCs over the square root of their number). The
+choice is the **simplest setup whose mean lies within one standard error of the best
+mean**, simplicity as in :data:`olist_fast.models.SIMPLICITY_ORDER`. On realistically
+hard data the fold-to-fold drift exceeds the differences between reasonable setups, so a
+more complex setup must win by more than that drift to be chosen. With fewer than two
+usable folds there is no spread to judge by, and the simplest setup is taken.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from olist_fast.evaluate import auc_score
+from olist_fast.models import Candidate, fit_setup, predict_score
+from olist_fast.protocol import Snapshots, training_set, usable_folds
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """Every setup's ROC AUC on one fold's test snapshot."""
+
+    test_date: datetime
+    train_dates: tuple[datetime, ...]
+    buyers: int
+    rows: int
+    auc: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return {
+            "test_date": self.test_date.isoformat(),
+            "train_dates": [d.isoformat() for d in self.train_dates],
+            "buyers": self.buyers,
+            "rows": self.rows,
+            "roc_auc": self.auc,
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The fold table, the summary per setup, the chosen setup and why."""
+
+    pool: list[Candidate]
+    folds: list[FoldResult]
+    chosen: Candidate
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {
+            c.name: float(np.mean([f.auc[c.name] for f in self.folds])) if self.folds else math.nan
+            for c in self.pool
+        }
+
+    @property
+    def standard_error(self) -> dict[str, float]:
+        k = len(self.folds)
+        return {
+            c.name: float(np.std([f.auc[c.name] for f in self.folds], ddof=1) / math.sqrt(k))
+            if k >= 2
+            else math.nan
+            for c in self.pool
+        }
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": "simplest setup whose mean fold AUC is within one standard error of the best",
+            "simplicity_order": [c.name for c in self.pool],
+            "folds": [f.as_dict() for f in self.folds],
+            "mean_roc_auc": self.mean,
+            "standard_error": self.standard_error,
+            "chosen": self.chosen.name,
+            "reason": self.reason,
+            "notes": self.notes,
+        }
+
+
+def one_standard_error_choice(
+    pool: Sequence[Candidate], mean: dict[str, float], se: dict[str, float]
+) -> tuple[Candidate, str]:
+    """The simplest setup (pool order) whose mean is at least the best mean minus the
+    best setup's standard error."""
+    best = max(pool, key=lambda c: mean[c.name])
+    bar = mean[best.name] - se[best.name]
+    chosen = next(c for c in pool if mean[c.name] >= bar)
+    reason = (
+        f"best mean AUC {mean[best.name]:.4f} ({best.name}, standard error "
+        f"{se[best.name]:.4f}); {chosen.name} is the simplest with a mean of at least "
+        f"{bar:.4f} ({mean[chosen.name]:.4f})"
+    )
+    return chosen, reason
+
+
+def select_setup(
+    pool: list[Candidate], snaps: Snapshots, *, seed: int, say: Callable[[str], None]
+) -> Selection:
+    """Evaluate every setup on every usable fold and choose by the one-standard-error rule."""
+    folds, notes = usable_folds(snaps)
+    for note in notes:
+        say(note)
+    results = [_evaluate_fold(pool, snaps, j, seed=seed) for j in folds]
+    if len(results) < 2:
+        reason = (
+            f"only {len(results)} usable fold(s): no spread to judge a more complex setup "
+            f"by, so the simplest ({pool[0].name}) is used"
+        )
+        notes.append(reason)
+        say(reason)
+        return Selection(pool, results, pool[0], reason, notes)
+    sel = Selection(pool, results, pool[0], "", notes)
+    chosen, reason = one_standard_error_choice(pool, sel.mean, sel.standard_error)
+    return Selection(pool, results, chosen, reason, notes)
+
+
+def _evaluate_fold(pool: list[Candidate], snaps: Snapshots, test: int, *, seed: int) -> FoldResult:
+    ts = training_set(snaps, test, seed=seed)
+    frame = snaps[test]
+    X, y = ts.encoding.transform(frame), snaps.labels(test)
+    auc = {c.name: auc_score(y, predict_score(fit_setup(c, ts.X, ts.y, seed), X)) for c in pool}
+    return FoldResult(snaps.protocol.date(test), ts.dates, int(y.sum()), len(y), auc)

@@ -1,0 +1,89 @@
+"""Metrics, the paired bootstrap and the one-standard-error rule, on hand-built numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from olist_fast.evaluate import (
+    PlattCalibration,
+    auc_score,
+    bootstrap_aucs,
+    lift_at,
+    paired_difference,
+    poisson_weights,
+)
+from olist_fast.models import candidates
+from olist_fast.selection import one_standard_error_choice
+
+
+def scores(n: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.03).astype(np.int64)
+    strong = rng.normal(size=n) + 0.8 * y
+    weak = rng.normal(size=n) + 0.3 * y
+    return y, strong, weak
+
+
+def test_poisson_weights_have_mean_and_variance_one() -> None:
+    w = poisson_weights(np.random.default_rng(0), (200, 5_000)).astype(float)
+    assert w.mean() == pytest.approx(1.0, abs=0.01)
+    assert w.var() == pytest.approx(1.0, abs=0.02)
+    assert np.mean(w == 0) == pytest.approx(math.exp(-1), abs=0.01)
+
+
+def test_bootstrap_aucs_centre_on_the_auc_with_a_sensible_spread() -> None:
+    y, strong, weak = scores()
+    boot = bootstrap_aucs(y, [strong, weak], n_boot=300, random_state=1)
+    assert boot.shape == (300, 2)
+    for k, s in enumerate((strong, weak)):
+        assert boot[:, k].mean() == pytest.approx(auc_score(y, s), abs=0.005)
+    # the Hanley-McNeil standard error of an AUC near 0.7 with ~600 buyers is about 0.012
+    assert 0.006 < boot[:, 0].std() < 0.02
+
+
+def test_bootstrap_counts_ties_half() -> None:
+    y = np.array([1, 0, 1, 0])
+    s = np.array([0.5, 0.5, 0.5, 0.5])
+    boot = bootstrap_aucs(y, [s], n_boot=20)[:, 0]
+    finite = boot[np.isfinite(boot)]  # NaN: a resample that drew no buyer or no non-buyer
+    assert len(finite) > 5 and np.all(finite == 0.5)
+
+
+def test_paired_difference_is_exactly_zero_for_the_same_score() -> None:
+    y, strong, _ = scores()
+    boot = bootstrap_aucs(y, [strong, strong], n_boot=100)
+    d = paired_difference(y, ("a", strong), ("b", strong), boot)
+    assert d.roc_auc_diff == d.roc_auc_diff_low == d.roc_auc_diff_high == 0.0
+    assert d.lift_top10_diff == d.lift_top10_diff_low == d.lift_top10_diff_high == 0.0
+
+
+def test_paired_difference_finds_a_real_difference() -> None:
+    y, strong, weak = scores()
+    boot = bootstrap_aucs(y, [strong, weak], n_boot=200)
+    d = paired_difference(y, ("strong", strong), ("weak", weak), boot)
+    assert d.roc_auc_diff == pytest.approx(auc_score(y, strong) - auc_score(y, weak))
+    assert 0 < d.roc_auc_diff_low < d.roc_auc_diff < d.roc_auc_diff_high
+    assert d.lift_top10_diff == pytest.approx(lift_at(y, strong, 0.1) - lift_at(y, weak, 0.1))
+    assert d.lift_top10_diff_low > 0
+
+
+def test_one_standard_error_rule_prefers_the_simpler_setup() -> None:
+    pool = candidates()  # logistic, logistic+smote, xgboost, random_forest
+    mean = {"logistic": 0.620, "logistic+smote": 0.600, "xgboost": 0.628, "random_forest": 0.61}
+    se = {"logistic": 0.01, "logistic+smote": 0.01, "xgboost": 0.01, "random_forest": 0.01}
+    chosen, reason = one_standard_error_choice(pool, mean, se)
+    assert chosen.name == "logistic" and "xgboost" in reason
+    se["xgboost"] = 0.005  # now logistic is more than one standard error below
+    assert one_standard_error_choice(pool, mean, se)[0].name == "xgboost"
+
+
+def test_platt_calibration_recovers_a_known_map() -> None:
+    rng = np.random.default_rng(2)
+    s = rng.uniform(0.01, 0.99, 50_000)
+    z = 0.7 * np.log(s / (1 - s)) - 1.5
+    y = (rng.random(s.size) < 1 / (1 + np.exp(-z))).astype(int)
+    cal = PlattCalibration.fit(s, y)
+    assert cal.a == pytest.approx(0.7, abs=0.05) and cal.b == pytest.approx(-1.5, abs=0.05)
