@@ -1,69 +1,90 @@
 """Model stages: every classifier with class weights and with SMOTE, the spend model,
-scoring, writing the outputs, and the whole run."""
+scoring, writing the outputs, and the whole run against the notebook's approach."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
 from benchmarks.conftest import record
-from olist_fast.config import RunConfig
-from olist_fast.encode import Encoding
-from olist_fast.features import build_snapshots
+from olist_fast.bench import NOTEBOOK, NOTEBOOK_MAX_SCALE, run_commands, run_once, stage_seconds
+from olist_fast.fitting import calibrate, fit_final, fit_spend
 from olist_fast.io import scan_olist
-from olist_fast.models import candidates, make_spend_regressor
-from olist_fast.pipeline import fit_candidate, fit_final, labels_of, run, score_customers, stack
+from olist_fast.models import candidate, candidates, fit_setup
+from olist_fast.pipeline import score_customers
+from olist_fast.protocol import Protocol, build_protocol_snapshots, training_set
+from olist_fast.selection import select_setup
 
-DATES = [datetime(2017, 12, 5), datetime(2018, 3, 5), datetime(2018, 6, 3), datetime(2018, 9, 1)]
+PROTOCOL = Protocol(as_of=datetime(2018, 7, 1), horizon_days=90)
 CACHE: dict[float, dict] = {}
 
 
 def prepared(data: dict[str, Path], scale: float) -> dict:
+    """The protocol's snapshots and the final training set, built once per scale."""
     if scale not in CACHE:
-        s0, s1, s2, s3 = build_snapshots(
-            scan_olist(data["parquet"]), DATES, labels=[True, True, True, False]
-        )
-        train = stack(s0, s1)
-        enc = Encoding.fit(train)
-        CACHE[scale] = {"train": train, "X": enc.transform(train), "y": labels_of(train),
-                        "final_train": stack(s1, s2), "score": s3}  # fmt: skip
+        snaps = build_protocol_snapshots(scan_olist(data["parquet"]), PROTOCOL)
+        CACHE[scale] = {"snaps": snaps, "train": training_set(snaps, 0, seed=0)}
     return CACHE[scale]
+
+
+def bench_snapshots(benchmark, data, scale) -> None:
+    """Every snapshot of the protocol (score, backtest, three folds of two) in one plan."""
+    tables = scan_olist(data["parquet"])
+    fn = lambda: build_protocol_snapshots(tables, PROTOCOL)  # noqa: E731
+    benchmark.group = f"protocol snapshots scale{scale:g}"
+    result = benchmark.pedantic(fn, rounds=3 if scale < 10 else 1, iterations=1)
+    record(benchmark, group="snapshots", impl="olist_fast", scale=scale,
+           rows=sum(f.height for f in result.frames), fn=fn)  # fmt: skip
+
+
+def bench_select(benchmark, data, scale) -> None:
+    """Every setup on every fold: the selection stage of run."""
+    snaps = prepared(data, scale)["snaps"]
+    fn = lambda: select_setup(candidates(), snaps, seed=0, say=lambda _: None)  # noqa: E731
+    benchmark.group = f"select scale{scale:g}"
+    benchmark.pedantic(fn, rounds=1, iterations=1)
+    record(benchmark, group="select", impl="olist_fast", scale=scale,
+           rows=len(prepared(data, scale)["train"].y), fn=fn)  # fmt: skip
 
 
 @pytest.mark.parametrize("setup", [c.name for c in candidates()])
 def bench_fit(benchmark, data, scale, setup) -> None:
-    p = prepared(data, scale)
-    c = next(c for c in candidates() if c.name == setup)
-    fn = lambda: fit_candidate(c, p["X"], p["y"], 0)  # noqa: E731
+    ts = prepared(data, scale)["train"]
+    c = candidate(setup)
+    fn = lambda: fit_setup(c, ts.X, ts.y, 0)  # noqa: E731
     benchmark.group = f"fit scale{scale:g}"
     benchmark.pedantic(fn, rounds=3 if scale < 1 else 1, iterations=1)
-    record(benchmark, group="fit", impl=setup, scale=scale, rows=len(p["y"]), fn=fn)
+    record(benchmark, group="fit", impl=setup, scale=scale, rows=len(ts.y), fn=fn)
+
+
+def bench_calibrate(benchmark, data, scale) -> None:
+    ts = prepared(data, scale)["train"]
+    fn = lambda: calibrate(candidate("logistic"), ts, seed=0)  # noqa: E731
+    benchmark.group = f"calibrate scale{scale:g}"
+    benchmark.pedantic(fn, rounds=3, iterations=1)
+    record(benchmark, group="calibrate", impl="olist_fast", scale=scale, rows=len(ts.y), fn=fn)
 
 
 def bench_spend_model(benchmark, data, scale) -> None:
-    p = prepared(data, scale)
-    buyers = p["y"] == 1
-    spend = np.log1p(p["train"]["future_spend"].to_numpy()[buyers])
-    fn = lambda: make_spend_regressor(random_state=0).fit(p["X"][buyers], spend)  # noqa: E731
+    ts = prepared(data, scale)["train"]
+    fn = lambda: fit_spend(ts, seed=0)  # noqa: E731
     benchmark.group = f"spend model scale{scale:g}"
     benchmark.pedantic(fn, rounds=3, iterations=1)
-    record(benchmark, group="spend", impl="olist_fast", scale=scale, rows=int(buyers.sum()),
+    record(benchmark, group="spend", impl="olist_fast", scale=scale, rows=int(ts.y.sum()),
            fn=fn)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def final_model(data, scale):
-    p = prepared(data, scale)
-    setup = next(c for c in candidates() if c.name == "logistic+smote")
-    return fit_final(setup, p["final_train"], seed=0, horizon_days=90)
+    return fit_final(candidate("logistic"), prepared(data, scale)["train"], seed=0,
+                     horizon_days=PROTOCOL.horizon_days)  # fmt: skip
 
 
 def bench_score(benchmark, data, scale, final_model) -> None:
-    snap = prepared(data, scale)["score"]
+    snap = prepared(data, scale)["snaps"][0]
     fn = lambda: score_customers(final_model, snap)  # noqa: E731
     benchmark.group = f"score scale{scale:g}"
     result = benchmark.pedantic(fn, rounds=3, iterations=1)
@@ -71,21 +92,36 @@ def bench_score(benchmark, data, scale, final_model) -> None:
 
 
 def bench_write_scores(benchmark, data, scale, final_model, tmp_path) -> None:
-    table: pl.DataFrame = score_customers(final_model, prepared(data, scale)["score"])
+    table: pl.DataFrame = score_customers(final_model, prepared(data, scale)["snaps"][0])
     fn = lambda: table.write_csv(tmp_path / "scores.csv")  # noqa: E731
     benchmark.group = f"write scale{scale:g}"
     benchmark.pedantic(fn, rounds=3, iterations=1)
     record(benchmark, group="write", impl="olist_fast", scale=scale, rows=len(table), fn=fn)
 
 
-def bench_run(benchmark, data, scale, tmp_path) -> None:
-    """The whole job, from Parquet, once (it takes tens of seconds at scale 1)."""
-    if scale > 1:
-        pytest.skip("the whole run is benchmarked up to scale 1")
-    config = RunConfig(data=data["parquet"], out=tmp_path / "out", n_boot=200)
-    fn = lambda: run(config)  # noqa: E731
+@pytest.mark.parametrize("impl", ["notebook", "olist_fast"])  # the peer first, for the ratio
+def bench_run(benchmark, data, scale, impl, tmp_path) -> None:
+    """The whole job as its own process on the CSV folder: ``olist-fast run`` and the
+    notebook's approach (benchmarks/peers/notebook_peer.py), with the same command lines as
+    ``olist-fast bench --stages run``. Up to scale 1: the notebook takes about 15 s there
+    and would take minutes above. Not interleaved (pytest runs one benchmark after the other);
+    ``olist-fast bench`` gives the interleaved ratio."""
+    if scale > NOTEBOOK_MAX_SCALE:
+        pytest.skip(f"the whole run is benchmarked up to scale {NOTEBOOK_MAX_SCALE:g}")
+    commands = run_commands(str(data["csv"]), tmp_path, scale, say=lambda _: None)
+    argv = commands.get(NOTEBOOK if impl == "notebook" else impl)
+    if argv is None:
+        pytest.skip(f"{impl}: benchmarks/peers/notebook_peer.py not found")
+    peaks: list[float] = []
+
+    def fn() -> None:
+        peaks.append(run_once(argv)[1])
+
     benchmark.group = f"run scale{scale:g}"
-    result = benchmark.pedantic(fn, rounds=1, iterations=1)
-    benchmark.extra_info["stage_seconds"] = result.stages
-    record(benchmark, group="run", impl="olist_fast", scale=scale, rows=result.scores.height,
-           fn=lambda: None)  # fmt: skip
+    benchmark.pedantic(fn, rounds=3 if scale < 1 else 1, iterations=1)
+    out = tmp_path / ("ours" if impl == "olist_fast" else "notebook")
+    with (out / "user_propensity_scores.csv").open() as fh:
+        rows = sum(1 for _ in fh) - 1
+    if impl == "olist_fast":
+        benchmark.extra_info["stage_seconds"] = stage_seconds(out)
+    record(benchmark, group="run", impl=impl, scale=scale, rows=rows, child_peak_mb=max(peaks))

@@ -76,9 +76,18 @@ def peak_rss_mb(fn: Callable[[], object]) -> tuple[float, float]:
     return peak / 1024.0, (peak - before) / 1024.0
 
 
-def record(benchmark, *, group: str, impl: str, scale: float, rows: int, fn) -> None:
-    """Fill ``extra_info`` and the session's medians; ours gets the ratio to each peer."""
-    peak, growth = peak_rss_mb(fn)
+def record(
+    benchmark, *, group: str, impl: str, scale: float, rows: int, fn=None,
+    child_peak_mb: float | None = None,
+) -> None:  # fmt: skip
+    """Fill ``extra_info`` and the session's medians; ours gets the ratio to each peer
+    (so a group's peers must be recorded before ours). The peak memory is that of one call
+    of ``fn`` in this process, or ``child_peak_mb`` for a benchmark that runs a child
+    process (all of whose memory is growth)."""
+    if child_peak_mb is not None:
+        peak = growth = child_peak_mb
+    else:
+        peak, growth = peak_rss_mb(fn if fn is not None else (lambda: None))
     benchmark.extra_info.update(
         {"impl": impl, "scale": scale, "rows": rows, "peak_rss_mb": round(peak, 1),
          "peak_growth_mb": round(growth, 1)}

@@ -5,6 +5,14 @@ compute, write) several times and report the median wall time and the peak resid
 memory the kernel accounted to that process. The floor is a process that only parses
 the columns the features need. Data is generated once per scale and cached; scale 100
 is generated in chunks straight to Parquet (about 10M orders).
+
+The run stage times ``olist-fast run`` (as of RUN_AS_OF, horizon RUN_HORIZON days) against
+the starting notebook's approach (benchmarks/peers/notebook_peer.py: pandas features,
+three scikit-learn models with SMOTE) on the same CSV folder, in turn. It goes up to
+scale 10, but the notebook peer only up to NOTEBOOK_MAX_SCALE: it takes about 15 s at
+scale 1 and at scale 10 would take minutes per run and about ten times the memory (not
+measured: its full-depth random forests on SMOTE-doubled rows grow faster than the data),
+so there only ours is timed, once per round.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ from olist_fast.schema import TABLES
 AS_OF = "2018-06-01"
 SEED = 20240501
 STAGES = ("features", "run")
+RUN_AS_OF = "2018-07-01"
+RUN_HORIZON = 90
+RUN_MAX_SCALE = 10
+NOTEBOOK_MAX_SCALE = 1
+NOTEBOOK = "notebook (pandas+sklearn)"
 PEERS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
 FLOOR_SCRIPT = """
 import sys, polars as pl
@@ -149,6 +162,19 @@ def _summary(stage: str, scale: float, impl: str, fmt: str, walls: list[float], 
                        None if ratio is None else round(ratio, 3))  # fmt: skip
 
 
+def _rows(stage: str, scale: float, fmt: str, timed: dict[str, tuple[list[float], float]],
+          ours: str = "olist_fast") -> list[Measurement]:  # fmt: skip
+    """One row per command; a peer's ratio is the median over rounds of its time over ours
+    in that round."""
+    out = []
+    for impl, (walls, peak) in timed.items():
+        ratio = None
+        if impl != ours:
+            ratio = statistics.median(w / o for w, o in zip(walls, timed[ours][0], strict=True))
+        out.append(_summary(stage, scale, impl, fmt, walls, peak, ratio))
+    return out
+
+
 def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
     """Ours, the floor and the peers, each as a whole process on the same files, run in
     turn; a peer's ratio is the median over rounds of its time over ours in that round."""
@@ -170,27 +196,51 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
             say("peers not found (they live in the repository's benchmarks/peers/): skipped")
         say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
-    ours = timed["olist_fast"][0]
-    out = []
-    for impl, (walls, peak) in timed.items():
-        ratio = None
-        if impl != "olist_fast":
-            ratio = statistics.median(w / o for w, o in zip(walls, ours, strict=True))
-        out.append(_summary("features", scale, impl, fmt, walls, peak, ratio))
-    return out
+    return _rows("features", scale, fmt, timed)
 
 
-def bench_run(scale: float, data: dict[str, Path], say) -> list[Measurement]:
-    """The whole job as its own process, and the stage times it reports."""
+def run_commands(folder: str, out: Path, scale: float, say) -> dict[str, list[str]]:
+    """``olist-fast run`` and, up to NOTEBOOK_MAX_SCALE, the notebook peer, writing into
+    ``out/ours`` and ``out/notebook``."""
+    py = sys.executable
+    commands = {
+        "olist_fast": [py, "-m", "olist_fast", "run", "--data", folder, "--as-of", RUN_AS_OF,
+                       "--horizon-days", str(RUN_HORIZON), "--out", str(out / "ours"),
+                       "--seed", "0"],
+    }  # fmt: skip
+    peer = PEERS_DIR / "notebook_peer.py"
+    if scale > NOTEBOOK_MAX_SCALE:
+        say(f"notebook peer: only up to scale {NOTEBOOK_MAX_SCALE:g} (minutes per run above)")
+    elif not peer.is_file():
+        say("notebook peer not found (it lives in the repository's benchmarks/peers/): skipped")
+    else:
+        commands[NOTEBOOK] = [py, str(peer), folder, RUN_AS_OF, str(RUN_HORIZON),
+                              str(out / "notebook")]  # fmt: skip
+    return commands
+
+
+def stage_seconds(out: Path) -> dict[str, float]:
+    """The stage times ``olist-fast run`` wrote into ``out/run_manifest.json`` (key
+    ``stage_seconds``); empty when the file or the key is missing or malformed."""
+    try:
+        stages = json.loads((out / "run_manifest.json").read_text())["stage_seconds"]
+        return {str(k): float(v) for k, v in stages.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def bench_run(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
+    """The whole job, ours and the notebook's, each as its own process on the same CSV
+    folder, in turn (once per round after a warm-up round); then our stage times from the
+    last run's manifest."""
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-m", "olist_fast", "run", "--data", str(data["parquet"]),
-                "--out", tmp]  # fmt: skip
-        say(f"run scale {scale:g}: timing the whole job ...")
-        walls, peak = time_process(argv, 1)
-        manifest = json.loads((Path(tmp) / "run_manifest.json").read_text())
-    rows = [_summary("run", scale, "olist_fast", "parquet", walls, peak)]
-    for stage, secs in manifest["stage_seconds"].items():
-        rows.append(Measurement(f"run:{stage}", scale, "olist_fast", "parquet", secs, secs, secs,
+        commands = run_commands(str(data["csv"]), Path(tmp), scale, say)
+        say(f"run scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
+        timed = time_interleaved(commands, runs, say)
+        stages = stage_seconds(Path(tmp) / "ours")
+    rows = _rows("run", scale, "csv", timed)
+    for stage, secs in stages.items():
+        rows.append(Measurement(f"run:{stage}", scale, "olist_fast", "csv", secs, secs, secs,
                                 float("nan"), 1))  # fmt: skip
     return rows
 
@@ -214,12 +264,16 @@ def bench(
         data = dataset(scale, cache, say=say)
         if "features" in stages:
             results += bench_features(scale, data, runs if scale < 100 else 1, say)
-        if "run" in stages and scale <= 1:
-            results += bench_run(scale, data, say)
+        if "run" in stages:
+            if scale <= RUN_MAX_SCALE:
+                results += bench_run(scale, data, runs, say)
+            else:
+                say(f"run stage: only up to scale {RUN_MAX_SCALE:g}; skipped at {scale:g}")
     if json_path:
         payload = {
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
             "as_of": AS_OF,
+            "run": {"as_of": RUN_AS_OF, "horizon_days": RUN_HORIZON},
             "measurements": [asdict(m) for m in results],
         }
         with atomic_path(json_path) as tmp:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,161 @@ def test_interleaved_rounds_run_every_command_each_round() -> None:
     assert set(timed) == {"a", "b"}
     assert all(len(walls) == 2 and peak > 0 for walls, peak in timed.values())
     assert len(said) == 2
+
+
+# -- the run stage: the notebook peer and bench_run ---------------------------------------
+NOTEBOOK_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peers" / "notebook_peer.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from olist_fast.synth import generate
+
+    folder = tmp_path_factory.mktemp("tiny")
+    generate(folder, scale=0.05, random_state=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def notebook_scores(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The notebook peer run as a command, as the benchmarks run it."""
+    from olist_fast.bench import RUN_AS_OF, RUN_HORIZON
+
+    out = tmp_path_factory.mktemp("notebook")
+    argv = [sys.executable, str(NOTEBOOK_SCRIPT), str(tiny_data), RUN_AS_OF, str(RUN_HORIZON),
+            str(out)]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out / "user_propensity_scores.csv", proc.stdout
+
+
+def test_notebook_peer_scores_every_customer_of_the_snapshot(tiny_data, notebook_scores):
+    import polars as pl
+
+    from olist_fast.bench import RUN_AS_OF, RUN_HORIZON
+    from olist_fast.features import build_snapshots
+    from olist_fast.io import scan_olist
+
+    path, stdout = notebook_scores
+    scores = pl.read_csv(path, schema_overrides={"customer_unique_id": pl.String})
+    assert scores.columns == ["customer_unique_id", "propensity", "decile", "rank"]
+    (snap,) = build_snapshots(
+        scan_olist(tiny_data), [datetime.fromisoformat(RUN_AS_OF)], horizon_days=RUN_HORIZON
+    )
+    assert scores.height == snap.height > 0
+    assert scores["customer_unique_id"].is_unique().all()
+    assert set(scores["customer_unique_id"]) == set(snap["customer_unique_id"])
+    p = scores["propensity"]
+    assert p.null_count() == 0 and p.min() >= 0 and p.max() <= 1  # type: ignore[operator]
+    assert p.is_sorted(descending=True)  # best first
+    assert scores["rank"].to_list() == list(range(1, scores.height + 1))
+    assert scores["decile"].is_sorted() and set(scores["decile"]) == set(range(1, 11))
+    for model in ("logistic_regression", "random_forest", "gradient_boosting"):
+        assert f"{model}: validation ROC AUC" in stdout
+
+
+def test_notebook_peer_ignores_facts_at_or_after_as_of(tiny_data, notebook_scores, tmp_path):
+    """Dropping every order placed from a day after AS_OF on (the day keeps the validation
+    labels covered) changes no score: nothing at or after AS_OF feeds the models."""
+    import polars as pl
+
+    from benchmarks.peers import notebook_peer
+    from olist_fast.bench import RUN_AS_OF, RUN_HORIZON
+
+    cut = datetime.fromisoformat(RUN_AS_OF) + timedelta(days=1)
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    orders = data / "olist_orders_dataset.csv"
+    table = pl.read_csv(orders, infer_schema=False)
+    kept = table.filter(pl.col("order_purchase_timestamp") < cut.strftime("%Y-%m-%d %H:%M:%S"))
+    assert 0 < kept.height < table.height
+    kept.write_csv(orders)
+    notebook_peer.run(data, datetime.fromisoformat(RUN_AS_OF), RUN_HORIZON, tmp_path / "out",
+                      say=lambda _: None)  # fmt: skip
+    before = pl.read_csv(notebook_scores[0], schema_overrides={"customer_unique_id": pl.String})
+    after = pl.read_csv(tmp_path / "out" / "user_propensity_scores.csv",
+                        schema_overrides={"customer_unique_id": pl.String})  # fmt: skip
+    both = before.join(after, on="customer_unique_id", how="inner", validate="1:1")
+    assert both.height == before.height == after.height  # the same customers
+    # a forest predicting on several threads may differ in the last bits between runs
+    assert (both["propensity"] - both["propensity_right"]).abs().max() <= 1e-12
+
+
+def test_run_commands_pair_ours_with_the_notebook_up_to_scale_1(tmp_path: Path) -> None:
+    from olist_fast.bench import NOTEBOOK, RUN_AS_OF, RUN_HORIZON, run_commands
+
+    said: list[str] = []
+    cmds = run_commands("DATA", tmp_path, 1.0, said.append)
+    assert list(cmds) == ["olist_fast", NOTEBOOK] and not said
+    ours = cmds["olist_fast"]
+    assert ours[1:4] == ["-m", "olist_fast", "run"]
+    for flag, value in [("--data", "DATA"), ("--as-of", RUN_AS_OF),
+                        ("--horizon-days", str(RUN_HORIZON)), ("--seed", "0")]:  # fmt: skip
+        assert ours[ours.index(flag) + 1] == value
+    assert cmds[NOTEBOOK][1:] == [str(NOTEBOOK_SCRIPT), "DATA", RUN_AS_OF, str(RUN_HORIZON),
+                                  str(tmp_path / "notebook")]  # fmt: skip
+    cmds = run_commands("DATA", tmp_path, 10.0, said.append)
+    assert list(cmds) == ["olist_fast"] and "notebook" in said[0]
+
+
+def test_stage_seconds_is_tolerant(tmp_path: Path) -> None:
+    from olist_fast.bench import stage_seconds
+
+    assert stage_seconds(tmp_path) == {}  # no manifest
+    manifest = tmp_path / "run_manifest.json"
+    for text in ["{}", "not json", '{"stage_seconds": 3}', '{"stage_seconds": {"a": "x"}}']:
+        manifest.write_text(text)
+        assert stage_seconds(tmp_path) == {}
+    manifest.write_text('{"stage_seconds": {"features": 0.5, "fit": 2}}')
+    assert stage_seconds(tmp_path) == {"features": 0.5, "fit": 2.0}
+
+
+WRITE_MANIFEST = """
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "run_manifest.json").write_text(json.dumps({"stage_seconds": {"features": 0.25}}))
+"""
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_bench_run_rows_and_ratio(monkeypatch: pytest.MonkeyPatch, scale: float) -> None:
+    import olist_fast.bench as b
+
+    real = b.run_commands
+
+    def cheap(folder: str, out: Path, scale: float, say) -> dict[str, list[str]]:
+        cmds = real(folder, out, scale, say)  # which commands run at this scale
+        fake = {"olist_fast": [sys.executable, "-c", WRITE_MANIFEST, str(out / "ours")],
+                b.NOTEBOOK: [sys.executable, "-c", "import time; time.sleep(0.05)"]}  # fmt: skip
+        return {k: fake[k] for k in cmds}
+
+    monkeypatch.setattr(b, "run_commands", cheap)
+    said: list[str] = []
+    rows = b.bench_run(scale, {"csv": Path("unused")}, runs=2, say=said.append)
+    by_impl = {(m.stage, m.impl): m for m in rows}
+    ours = by_impl["run", "olist_fast"]
+    assert ours.runs == 2 and ours.speedup_vs_ours is None and ours.fmt == "csv"
+    assert by_impl["run:features", "olist_fast"].wall_s == 0.25
+    if scale <= b.NOTEBOOK_MAX_SCALE:
+        peer = by_impl["run", b.NOTEBOOK]
+        assert peer.runs == 2 and peer.speedup_vs_ours is not None and peer.speedup_vs_ours > 0
+        assert peer.peak_mib > 0
+        assert len(rows) == 3
+    else:
+        assert len(rows) == 2 and any("notebook" in s for s in said)
+    assert "run:features" in b.format_table(rows)
+
+
+def test_bench_runs_the_run_stage_up_to_scale_10(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    import olist_fast.bench as b
+
+    calls: list[tuple[float, int]] = []
+    monkeypatch.setattr(b, "dataset", lambda scale, cache, say: {})
+    monkeypatch.setattr(
+        b, "bench_run", lambda scale, data, runs, say: calls.append((scale, runs)) or []
+    )
+    said: list[str] = []
+    b.bench([1, 10, 20], stages=["run"], runs=4, cache=tmp_path, say=said.append)
+    assert calls == [(1, 4), (10, 4)]
+    assert any("20" in s for s in said)
