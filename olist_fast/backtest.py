@@ -27,9 +27,9 @@ from olist_fast.evaluate import (
     ranking_report,
     spend_report,
 )
-from olist_fast.fitting import fit_final
+from olist_fast.fitting import Drift, FittedModel, fit_window, measure_drift, with_drift
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
-from olist_fast.protocol import Snapshots, TrainingSet, training_set
+from olist_fast.protocol import Snapshots, TrainingSet, shortage, training_set
 
 TEST = 1
 """The backtest's test snapshot: labels in [A-H, A)."""
@@ -67,6 +67,10 @@ class Backtest:
     spend: dict
     curves: Curves
     truth: dict[str, Any] | None = None
+    model: FittedModel | None = None
+    """The chosen setup fitted for the test window, before any drift correction: the
+    reference whose miss on that window corrects the final model."""
+    drift: Drift | None = None
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -84,6 +88,8 @@ class Backtest:
             "deciles": self.deciles,
             "spend": self.spend,
             "truth": self.truth,
+            "calibration_drift": self.drift.as_dict() if self.drift else None,
+            "notes": self.notes,
         }
 
 
@@ -102,8 +108,15 @@ def run_backtest(
     ts = training_set(snaps, TEST, seed=seed)
     test = snaps[TEST]
     X, y = ts.encoding.transform(test), snaps.labels(TEST)
-    model = fit_final(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
-    prob = model.calibration(model.score(X))
+    model = fit_window(chosen, snaps, TEST, seed=seed)
+    drift, notes = None, []
+    p = snaps.protocol
+    if shortage(np.concatenate([snaps.labels(j) for j in p.train_indices(TEST + 1)])) is None:
+        drift = measure_drift(fit_window(chosen, snaps, TEST + 1, seed=seed), snaps, TEST + 1)
+    else:
+        notes.append("no drift correction in the backtest: too few buyers two windows back")
+    drifted = with_drift(model, drift)
+    prob = drifted.calibration(drifted.score(X))
     naive = naive_score(test)
     scores: dict[str, np.ndarray] = {f"chosen:{chosen.name} (calibrated)": prob,
                                      "baseline:naive (orders, then recency)": naive}  # fmt: skip
@@ -151,6 +164,9 @@ def run_backtest(
         },
         curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
         truth=truth(snaps.protocol.date(TEST), test) if truth else None,
+        model=model,
+        drift=drift,
+        notes=notes,
     )
 
 

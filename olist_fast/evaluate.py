@@ -279,7 +279,8 @@ def calibration_bins(y: np.ndarray, prob: np.ndarray, *, n_bins: int = 10) -> di
 def spend_report(name: str, actual: np.ndarray, predicted: np.ndarray) -> dict:
     """MAE, RMSE and Spearman correlation of spend predictions (on buyers)."""
     err = predicted - actual
-    rho = spearmanr(actual, predicted).statistic if len(actual) > 2 else math.nan
+    varied = len(actual) > 2 and np.ptp(actual) > 0 and np.ptp(predicted) > 0
+    rho = spearmanr(actual, predicted).statistic if varied else math.nan  # else undefined
     return {
         "name": name,
         "mae": float(np.abs(err).mean()) if len(err) else math.nan,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ from olist_fast.models import (
     fit_setup,
     load_model,
     make_spend_regressor,
+    openmp_limited,
     predict_score,
     save_model,
 )
-from olist_fast.protocol import TrainingSet
+from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 CALIBRATION_FOLDS = 3
 
@@ -47,7 +49,8 @@ class FittedModel:
         return self.calibration(self.score(self.encoding.transform(snapshot)))
 
     def expected_spend(self, snapshot: pl.DataFrame) -> np.ndarray:
-        pred = self.spend.predict(self.encoding.transform(snapshot))
+        with openmp_limited():
+            pred = self.spend.predict(self.encoding.transform(snapshot))
         return np.maximum(np.expm1(pred), 0.0)
 
     def save(self, folder: Path) -> list[Path]:
@@ -103,7 +106,8 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> PlattCalibration:
 def fit_spend(ts: TrainingSet, *, seed: int) -> Any:
     """E[log1p(spend) | buys], fitted on the buyers of the training set."""
     buyers = ts.y == 1
-    return make_spend_regressor(random_state=seed).fit(ts.X[buyers], np.log1p(ts.spend[buyers]))
+    with openmp_limited():
+        return make_spend_regressor(random_state=seed).fit(ts.X[buyers], np.log1p(ts.spend[buyers]))
 
 
 def fit_final(c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int) -> FittedModel:
@@ -114,3 +118,58 @@ def fit_final(c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int) ->
     return FittedModel(
         c.name, ts.encoding, classifier, calibration, fit_spend(ts, seed=seed), horizon_days
     )
+
+
+def intercept_shift(prob: np.ndarray, observed: float) -> float:
+    """The shift of the log-odds that makes ``prob`` sum to ``observed`` (bisection; the
+    sum is increasing in the shift)."""
+    z = np.log(np.clip(prob, 1e-12, 1 - 1e-12) / np.clip(1 - prob, 1e-12, 1))
+    lo, hi = -5.0, 5.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (1.0 / (1.0 + np.exp(-(z + mid)))).sum() < observed:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How far a calibrated model of the previous window missed its own next window: the
+    log-odds shift that would have made its expected buyers equal the observed ones."""
+
+    window: datetime
+    expected: float
+    observed: int
+    shift: float
+
+    def as_dict(self) -> dict:
+        return {"window": self.window.isoformat(), "expected_buyers": self.expected,
+                "observed_buyers": self.observed, "log_odds_shift": self.shift}  # fmt: skip
+
+
+def measure_drift(reference: FittedModel, snaps: Snapshots, j: int) -> Drift:
+    """The drift of ``reference`` (fitted for window ``j``) on snapshot ``j``'s labels."""
+    p = reference.propensity(snaps[j])
+    observed = int(snaps.labels(j).sum())
+    return Drift(snaps.protocol.date(j), float(p.sum()), observed, intercept_shift(p, observed))
+
+
+def with_drift(model: FittedModel, drift: Drift | None) -> FittedModel:
+    """The model with its calibration moved by the drift measured one window earlier.
+
+    The buying rate of a growing shop rises from window to window; a model calibrated on
+    its latest training window then expects too few buyers in the next one. The miss of
+    the previous model on its next window (the latest one with labels) is carried over."""
+    if drift is None:
+        return model
+    cal = replace(model.calibration, b=model.calibration.b + drift.shift)
+    return replace(model, calibration=cal)
+
+
+def fit_window(c: Candidate, snaps: Snapshots, test: int, *, seed: int) -> FittedModel:
+    """The setup fitted and calibrated for window ``test`` (trained on the snapshots
+    before it), without drift."""
+    ts = training_set(snaps, test, seed=seed)
+    return fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)

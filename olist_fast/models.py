@@ -29,6 +29,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from xgboost import XGBClassifier
 
 N_JOBS = 2
+"""Threads of the random forest (joblib threads, which yield the core when idle)."""
+OPENMP_THREADS = 1
+"""OpenMP threads for XGBoost and scikit-learn's histogram boosting. OpenMP workers
+spin while they wait, so on shared cores a second thread can cost far more than it gains
+(README, performance: the spend model took seconds instead of a fraction of one on a
+loaded 2-core machine); the models here are small enough for one thread."""
 NEG_PER_POS = 20
 """Negative sampling keeps at most this many non-buyers per buyer."""
 BALANCED_ENOUGH = 0.25
@@ -90,7 +96,7 @@ def make_xgboost(
         scale_pos_weight=pos_weight,
         tree_method="hist",
         eval_metric="auc",
-        n_jobs=N_JOBS,
+        n_jobs=OPENMP_THREADS,
         random_state=random_state,
     )
 
@@ -269,6 +275,14 @@ def candidate(name: str) -> Candidate:
     raise ValueError(f"unknown model setup {name!r}; expected one of {known}")
 
 
+def openmp_limited() -> Any:
+    """A context in which OpenMP code (scikit-learn's histogram boosting) uses
+    ``OPENMP_THREADS`` threads."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=OPENMP_THREADS, user_api="openmp")
+
+
 def fit_setup(c: Candidate, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     """Fit a setup on (X, y) as given (the caller has sampled the rows).
 
@@ -276,9 +290,10 @@ def fit_setup(c: Candidate, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     20 % watched (ROC AUC, patience ``EARLY_STOP_ROUNDS``), then refitted on every row
     with the number of trees found."""
     model = c.build(y, seed)
-    if isinstance(model, XGBClassifier):
-        return fit_xgboost(model, X, y, seed)
-    return model.fit(X, y)
+    with openmp_limited():
+        if isinstance(model, XGBClassifier):
+            return fit_xgboost(model, X, y, seed)
+        return model.fit(X, y)
 
 
 def fit_xgboost(model: XGBClassifier, X: np.ndarray, y: np.ndarray, seed: int) -> XGBClassifier:
@@ -299,6 +314,11 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
     here: 10 of 10 repeated calls differed); it predicts on one thread instead.
     """
     final = inference_steps(model)[-1][1]
+    with openmp_limited():
+        return _predict_score(model, final, X)
+
+
+def _predict_score(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
     if isinstance(final, RandomForestClassifier) and final.n_jobs != 1:
         n_jobs = final.n_jobs
         final.set_params(n_jobs=1)

@@ -29,7 +29,7 @@ from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
 from olist_fast.config import RunConfig
 from olist_fast.data import resolve_data_dir
 from olist_fast.features import build_snapshots
-from olist_fast.fitting import FittedModel, fit_final
+from olist_fast.fitting import Drift, FittedModel, fit_window, measure_drift, with_drift
 from olist_fast.io import atomic_dir, atomic_path, preferred_engine, scan_olist, table_path
 from olist_fast.models import Candidate, Imbalance, candidate, candidates, inference_steps
 from olist_fast.protocol import (
@@ -37,7 +37,6 @@ from olist_fast.protocol import (
     Snapshots,
     build_protocol_snapshots,
     require,
-    training_set,
 )
 from olist_fast.schema import TABLES
 from olist_fast.selection import Selection, select_setup
@@ -93,13 +92,13 @@ def read_source(data: Path | None, as_of: datetime | None, say: Say) -> Source:
 
 def make_snapshots(source: Source, protocol: Protocol, *, score: bool = True) -> Snapshots:
     """Every snapshot of the protocol; a one-line error when the backtest or the final fit
-    lacks buyers or non-buyers."""
+    (whose calibration drift is measured by the backtest's model) lacks buyers or
+    non-buyers."""
     snaps = build_protocol_snapshots(
         source.tables, protocol, score=score, engine=preferred_engine(source.data_dir)
     )
-    if score:
-        require(snaps, "backtest test", [1])
-        require(snaps, "backtest training", protocol.train_indices(1))
+    require(snaps, "backtest test", [1])
+    require(snaps, "backtest training", protocol.train_indices(1))
     require(snaps, "final training", protocol.train_indices(0))
     return snaps
 
@@ -238,20 +237,31 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
         lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
                              compare=config.compare, truth=truth),
     )  # fmt: skip
-    final = timer.run(
-        "final_fit",
-        lambda: fit_final(selection.chosen, training_set(snaps, 0, seed=seed), seed=seed,
-                          horizon_days=protocol.horizon_days),
-    )  # fmt: skip
+    final, drift = timer.run(
+        "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed, reference=bt.model)
+    )
     scores = timer.run("score", lambda: score_customers(final, snaps[0]))
-    metrics = run_metrics(protocol, snaps, selection, bt)
+    metrics = run_metrics(protocol, snaps, selection, bt, drift)
     files = timer.run(
         "write", lambda: write_outputs(config, source, snaps, final, scores, metrics, bt, timer)
     )
     return RunResult(source.as_of, selection.chosen.name, metrics, files, timer.stages, scores)
 
 
-def run_metrics(protocol: Protocol, snaps: Snapshots, selection: Selection, bt: Backtest) -> dict:
+def fit_final_model(
+    chosen: Candidate, snaps: Snapshots, *, seed: int, reference: FittedModel | None = None
+) -> tuple[FittedModel, Drift]:
+    """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
+    its calibration moved by the drift of the previous window's model on snapshot 1
+    (``reference``: the backtest's model, refitted here when not given)."""
+    reference = reference or fit_window(chosen, snaps, 1, seed=seed)
+    drift = measure_drift(reference, snaps, 1)
+    return with_drift(fit_window(chosen, snaps, 0, seed=seed), drift), drift
+
+
+def run_metrics(
+    protocol: Protocol, snaps: Snapshots, selection: Selection, bt: Backtest, drift: Drift
+) -> dict:
     """``metrics.json``: the protocol, the fold table and choice, the backtest."""
     return _finite(
         {
@@ -264,6 +274,7 @@ def run_metrics(protocol: Protocol, snaps: Snapshots, selection: Selection, bt: 
                 ).as_dict()
             },
             "chosen_setup": selection.chosen.name,
+            "final_calibration_drift": drift.as_dict(),
             "selection": selection.as_dict(),
             "backtest": bt.as_dict(),
         }
@@ -351,8 +362,7 @@ def train(
         say(f"chosen setup: {chosen.name}")
     else:
         chosen = candidate(setup)
-    model = fit_final(chosen, training_set(snaps, 0, seed=seed), seed=seed,
-                      horizon_days=horizon_days)  # fmt: skip
+    model, _ = fit_final_model(chosen, snaps, seed=seed)
     with atomic_dir(out) as tmp_dir:
         model.save(tmp_dir)
     return model

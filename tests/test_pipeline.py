@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from olist_fast.cli import app
 from olist_fast.config import RunConfig
 from olist_fast.io import OlistDataError, scan_olist
-from olist_fast.pipeline import SCORE_COLUMNS, run, score
+from olist_fast.pipeline import SCORE_COLUMNS, run, score, train
 from olist_fast.schema import TABLES
 from olist_fast.synth import generate
 
@@ -71,21 +71,27 @@ def test_scores_file(cli_run: tuple[Path, str], data_dir: Path) -> None:
 
 
 def test_metrics_and_manifest(cli_run: tuple[Path, str], data_dir: Path) -> None:
-    out, _ = cli_run
+    out, stdout = cli_run
     m = json.loads((out / "metrics.json").read_text())
-    bt = m["backtest"]
     assert m["as_of"] == AS_OF.isoformat()
-    assert m["snapshots"] == {
-        "select": "2017-12-05T00:00:00",
-        "train": "2018-03-05T00:00:00",
-        "test": "2018-06-03T00:00:00",
-        "score": "2018-09-01T00:00:00",
-    }
-    names = {r["name"] for r in bt["comparison"]}
-    assert {"logistic+weights", "xgboost+smote", "notebook:gradient_boosting+smote"} <= names
-    for r in bt["comparison"]:
-        assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"], r["name"]
+    snaps = m["protocol"]["snapshots"]
+    assert snaps["0"] == "2018-09-01T00:00:00" and snaps["1"] == "2018-06-03T00:00:00"
+    assert snaps["6"] == "2017-03-10T00:00:00"  # 3 folds x 2 training snapshots deep
+    sel = m["selection"]
+    assert sel["simplicity_order"][0] == "logistic"
+    assert sel["chosen"] == m["chosen_setup"] in sel["simplicity_order"]
+    for f in sel["folds"]:
+        assert set(f["roc_auc"]) == set(sel["simplicity_order"])
+        assert f["test_date"] < snaps["1"]  # the backtest window is in no fold
+        assert max(f["train_dates"]) < f["test_date"]
+    assert "Selection: ROC AUC per fold" in stdout
+    bt = m["backtest"]
+    assert bt["test_date"] == snaps["1"] and bt["train_dates"] == [snaps["2"], snaps["3"]]
+    assert bt["chosen"]["roc_auc_low"] <= bt["chosen"]["roc_auc"] <= bt["chosen"]["roc_auc_high"]
     assert bt["baselines"]["naive"]["positives"] == bt["chosen"]["positives"] > 0
+    (diff,) = bt["differences"]  # chosen minus naive; the notebook only with --compare
+    assert diff["roc_auc_diff_low"] <= diff["roc_auc_diff"] <= diff["roc_auc_diff_high"]
+    assert bt["comparison"] == [] and bt["truth"] is None
     assert set(bt["spend"]) == {"hurdle_model", "naive_avg_order_value"}
     man = json.loads((out / "run_manifest.json").read_text())
     orders = data_dir / f"{TABLES['orders'].stem}.csv"
@@ -103,6 +109,12 @@ def test_same_seed_same_scores_and_saved_model_scores_the_same(
     first = (out / "user_propensity_scores.csv").read_bytes()
     assert again.files["scores"].read_bytes() == first
     path = score(model=out / "model", data=data_dir, as_of=AS_OF, out=tmp_path / "scored")
+    assert path.read_bytes() == first
+    # train follows the same protocol: the same choice and the same model
+    chosen = json.loads((out / "metrics.json").read_text())["chosen_setup"]
+    model = train(data=data_dir, out=tmp_path / "trained", seed=1)
+    assert model.setup == chosen
+    path = score(model=tmp_path / "trained", data=data_dir, as_of=AS_OF, out=tmp_path / "t")
     assert path.read_bytes() == first
 
 
@@ -136,7 +148,24 @@ def test_too_few_buyers_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None
     )
     assert r.exit_code == 1
     assert "bought again" in r.stderr and "choose a later --as-of" in r.stderr
+    assert "2017-03-03" in r.stderr  # names the snapshot's date
+    assert [ln for ln in r.stderr.splitlines() if not ln.startswith("[")][0].startswith("error:")
+    assert len([ln for ln in r.stderr.splitlines() if not ln.startswith("[")]) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_fewer_folds_than_asked_are_dropped_and_said(data_dir: Path, tmp_path: Path) -> None:
+    """Early in the data the oldest folds have no buyers: they are dropped, with a note;
+    with fewer than two folds left the simplest setup is used."""
+    lines: list[str] = []
+    result = run(RunConfig(data=data_dir, as_of=datetime(2018, 3, 1), out=tmp_path, n_boot=20,
+                           folds=3), say=lines.append)  # fmt: skip
+    sel = result.metrics["selection"]
+    assert len(sel["folds"]) < 3
+    assert any("dropped" in line for line in lines)
+    assert sel["notes"] and all(n in lines for n in sel["notes"])
+    if len(sel["folds"]) < 2:
+        assert result.chosen == "logistic"
 
 
 def test_config_validation() -> None:
@@ -144,6 +173,8 @@ def test_config_validation() -> None:
         RunConfig(models=("svm",))
     with pytest.raises(ValueError, match="horizon_days"):
         RunConfig(horizon_days=0)
+    with pytest.raises(ValueError, match="folds"):
+        RunConfig(folds=-1)
 
 
 def test_score_needs_a_model_folder(data_dir: Path, tmp_path: Path) -> None:
@@ -171,6 +202,6 @@ def test_a_random_forest_run_is_reproducible(data_dir: Path, tmp_path: Path) -> 
     outs = []
     for k in range(2):
         cfg = RunConfig(data=data_dir, out=tmp_path / str(k), seed=2, n_boot=20,
-                        models=("random_forest+weights",), compare_notebook=False)  # fmt: skip
+                        models=("random_forest",))  # fmt: skip
         outs.append(run(cfg).files["scores"].read_bytes())
     assert outs[0] == outs[1]
