@@ -98,13 +98,22 @@ def generate(
         float, typer.Option("--scale", min=0.001, help="1 is about 99k orders, 10 about 1M.")
     ] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same bytes.")] = 0,
+    repeat_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--repeat-rate",
+            help="Share of first-time buyers who buy again (on a later day) within 90 days, "
+            "0.001-0.6. Default: realistic (about 0.011).",
+        ),
+    ] = None,
 ) -> None:
     """Write a generated demo dataset in the exact format of the real Kaggle files."""
     from olist_fast.synth import generate as _generate
 
     t0 = time.perf_counter()
-    say(f"Generating scale {scale:g}, seed {seed} into {out}/ ...")
-    paths = guarded(lambda: _generate(out, scale=scale, random_state=seed))
+    rate = "" if repeat_rate is None else f", repeat rate {repeat_rate:g}"
+    say(f"Generating scale {scale:g}, seed {seed}{rate} into {out}/ ...")
+    paths = guarded(lambda: _generate(out, scale=scale, random_state=seed, repeat_rate=repeat_rate))
     size = sum(p.stat().st_size for p in paths) / 1e6
     say(f"Wrote {len(paths)} files ({size:.1f} MB) in {time.perf_counter() - t0:.1f} s.")
 
@@ -243,7 +252,7 @@ def print_summary(result) -> None:
     sel, bt = m["selection"], m["backtest"]
     names = sel["simplicity_order"]
     typer.echo("")
-    typer.echo(f"Selection: ROC AUC per fold (setups simplest first; {sel['rule']})")
+    typer.echo("Selection: ROC AUC per fold (setups simplest first)")
     typer.echo(f"  {'fold test date':<16}{'buyers':>8}" + "".join(f"{n[:16]:>17}" for n in names))
     for f in sel["folds"]:
         aucs = "".join(f"{f['roc_auc'][n]:>17.4f}" for n in names)
@@ -251,8 +260,11 @@ def print_summary(result) -> None:
     if sel["folds"]:
         mean = "".join(f"{_num(sel['mean_roc_auc'][n]):>17}" for n in names)
         se = "".join(f"{_num(sel['standard_error'][n]):>17}" for n in names)
+        dse = "".join(f"{_num(sel['difference_to_best_standard_error'][n]):>17}" for n in names)
         typer.echo(f"  {'mean':<24}{mean}")
         typer.echo(f"  {'standard error':<24}{se}")
+        typer.echo(f"  {'s.e. of gap to best':<24}{dse}")
+    typer.echo(f"  rule: {sel['rule']}")
     typer.echo(f"  chosen: {sel['chosen']}: {sel['reason']}")
     typer.echo("")
     typer.echo(f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "

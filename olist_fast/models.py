@@ -22,6 +22,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
+    VotingClassifier,
 )
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -99,6 +100,16 @@ def make_xgboost(
         n_jobs=OPENMP_THREADS,
         random_state=random_state,
     )
+
+
+def make_blend(*, balanced: bool, random_state: int) -> VotingClassifier:
+    """The mean of the logistic regression's and the random forest's probabilities: the
+    linear model's smooth ranking plus the forest's interactions and thresholds."""
+    return VotingClassifier(
+        [("logistic", make_logistic(balanced=balanced, random_state=random_state)),
+         ("random_forest", make_random_forest(balanced=balanced, random_state=random_state))],
+        voting="soft",
+    )  # fmt: skip
 
 
 def make_gradient_boosting(*, random_state: int) -> HistGradientBoostingClassifier:
@@ -202,7 +213,7 @@ class Candidate:
     class weights and SMOTE follow :class:`Imbalance` of exactly those rows."""
 
     name: str
-    kind: str  # logistic | xgboost | random_forest | gradient_boosting
+    kind: str  # logistic | xgboost | random_forest | blend | gradient_boosting
     smote: bool
     build: Callable[[np.ndarray, int], Any]
 
@@ -233,7 +244,17 @@ def _build_random_forest(y: np.ndarray, s: int) -> Any:
     return make_random_forest(balanced=not Imbalance.of(y).balanced, random_state=s)
 
 
-SIMPLICITY_ORDER = ("logistic", "logistic+smote", "xgboost", "random_forest")
+def _build_blend(y: np.ndarray, s: int) -> Any:
+    return make_blend(balanced=not Imbalance.of(y).balanced, random_state=s)
+
+
+SIMPLICITY_ORDER = (
+    "logistic",
+    "logistic+smote",
+    "xgboost",
+    "random_forest",
+    "logistic+random_forest",
+)
 """The compared setups from simple to complex: the selection rule prefers the earlier."""
 
 
@@ -245,6 +266,7 @@ def candidates(*, smote: bool = True) -> list[Candidate]:
         Candidate("logistic+smote", "logistic", True, _build_logistic_smote),
         Candidate("xgboost", "xgboost", False, _build_xgboost),
         Candidate("random_forest", "random_forest", False, _build_random_forest),
+        Candidate("logistic+random_forest", "blend", False, _build_blend),
     ]
     return [c for c in pool if smote or not c.smote]
 
@@ -319,14 +341,16 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
 
 
 def _predict_score(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
-    if isinstance(final, RandomForestClassifier) and final.n_jobs != 1:
-        n_jobs = final.n_jobs
-        final.set_params(n_jobs=1)
-        try:
-            return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
-        finally:
-            final.set_params(n_jobs=n_jobs)
-    return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
+    inner = getattr(final, "estimators_", None) if isinstance(final, VotingClassifier) else None
+    forests = [f for f in [final, *(inner or [])] if isinstance(f, RandomForestClassifier)]
+    n_jobs = [f.n_jobs for f in forests]
+    for f in forests:
+        f.n_jobs = 1
+    try:
+        return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
+    finally:
+        for f, n in zip(forests, n_jobs, strict=True):
+            f.n_jobs = n
 
 
 # -- persistence: XGBoost's own format, scikit-learn through skops (never pickle) --------

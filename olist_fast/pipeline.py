@@ -153,6 +153,8 @@ def feature_importance(model: FittedModel) -> dict[str, float]:
     """Model-native importances (trees) or absolute standardised coefficients (linear)."""
     final = inference_steps(model.classifier)[-1][1]
     names = model.encoding.names
+    if hasattr(final, "named_estimators_"):  # the blend: its forest's importances
+        final = final.named_estimators_["random_forest"]
     if hasattr(final, "feature_importances_"):
         values = np.asarray(final.feature_importances_, dtype=float)
     elif hasattr(final, "coef_"):

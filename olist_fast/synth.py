@@ -3,24 +3,60 @@
 ``make_olist`` draws typed frames; ``write_olist`` writes them in the exact
 conventions of the Kaggle CSVs (quoted headers, values quoted only when they
 start with a digit, CRLF and multi-line comments in reviews, BOM in the
-translation file). Everything is vectorised numpy; one seed gives one set of
-bytes.
+translation file). ``simulate`` also keeps what the generator knows, so
+``Simulation.true_probability`` gives every customer's exact chance of buying
+again. Everything is vectorised numpy; one seed gives one set of bytes.
 
-Repeat purchases come from a process the features can observe: after each
-order a customer returns with a probability driven by a hidden per-customer
-taste plus the order count so far, the delivery experience (lateness and
-speed), the review score, the payment type and the state; the gap to the next
-order decays with time, so recency matters. The last months collapse as in the
-real data: nothing after August 2018 but a trickle of undelivered orders.
+Repeat purchases. Everyone makes a first order on the real monthly curve. After
+it, a person's next order arrives in continuous time with the intensity (per day)
+
+    mu(t) = e^(a + beta0 + c(n) + x) S(t) G(t) (1 + A e^(-s/tau)) + B e^(rho a) e^(-s/tau_s)
+
+for ``s = t - t0`` after ``t0``, the purchase time of their latest eligible
+order (their first order until they have one); zero from the collapse
+(2018-09-01) on, where the real data stops but for a trickle of new customers'
+undelivered orders. The parts (values in ``RepeatProcess`` and the constants
+below):
+
+* ``a ~ N(0, taste_sd^2)``: a persistent taste that no feature sees;
+* ``x``: how that order went (``EXPERIENCE``): late or slow delivery and a bad
+  review (score <= 2) lower it, score 5 and a voucher payment raise it, plus the
+  customer's state; ``c(n)``: the lift once a person has two eligible orders;
+* ``S``: the season (November and December high, Black Friday weekend doubled);
+  ``G``: growth, the intensity rising through 2017-18, so a model calibrated on
+  an older snapshot underestimates a newer one;
+* ``1 + A e^(-s/tau)``: recency, an extra that fades over weeks;
+* ``B e^(-s/tau_s)``: same-day split orders, a spike hours long that ends at the
+  next midnight (the real data has 2,997 people with two or more orders but
+  only 2,149 on two or more days).
+
+Every order's status is drawn the same way, from its day alone. An ineligible
+(canceled or unavailable) order leaves the state as it was and the next order
+is drawn afresh from its time; so eligible orders arrive with intensity
+``q mu``, ``q`` the eligible share of the day, whatever the ineligible ones do.
+``S``, ``G`` and ``q`` are constant within a day and the kernels integrate in
+closed form, so integrals of the intensity are exact; the next order time is
+drawn by inverting them (bisection, vectorised over people, round by round).
+The intensity depends on the latest eligible order only, never on a sum over
+past orders, so it cannot explode.
+
+``beta0`` is solved so that the share of first-time buyers who buy again on a
+later day within 90 days of their first eligible order is ``repeat_rate``
+(:func:`solve_beta0`); the default, 1.1 %, together with the shape above gives
+the real data's 3.1 % of customers with two or more orders (2.2 % on two or more
+days, 0.26 % with three or more).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import os
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -203,16 +239,268 @@ def _midnight(t: np.ndarray) -> np.ndarray:
     return (t // DAY) * DAY
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _pick(
     names: tuple[str, ...] | list[str], idx: np.ndarray, valid: np.ndarray | None = None
 ) -> pl.Series:
     """``names[idx]`` as a String series, null where ``valid`` is false."""
     s = pl.Series(list(names), dtype=pl.String).gather(np.asarray(idx, dtype=np.int64))
     return s if valid is None else _masked(s, valid)
+
+
+# -- the repeat process ---------------------------------------------------------------------
+GENERATOR_VERSION = 2  # bump when a seed would give other data or other truth
+DEFAULT_REPEAT_RATE = 0.011
+REPEAT_RATE_RANGE = (0.001, 0.6)
+REPEAT_WINDOW_DAYS = 90
+GRID_START = _ts("2016-09-01 00:00:00")  # day 0 of the intensity's day grid (a midnight)
+GRID_DAYS = (COLLAPSE - GRID_START) // DAY  # the intensity is zero from the collapse on
+# season of repeat orders by month (Jan..Dec) and the Black Friday weekend (Fri..Mon)
+SEASON = np.array([0.95, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.15])
+BLACK_FRIDAYS = ("2016-11-25", "2017-11-24")
+BLACK_FRIDAY_BOOST = 2.0
+GROWTH_PER_YEAR = 0.7  # slope of the log intensity in years (reference: 2018-01-01)
+# shifts of the log intensity after an order, by how the order went
+EXPERIENCE = {
+    "late": -0.6,  # delivered after the estimated date
+    "slow": -0.03,  # per delivery day beyond 10 (capped at 40 days)
+    "bad_review": -0.6,  # score 1 or 2
+    "top_review": 0.3,  # score 5
+    "voucher": 0.7,  # paid with a voucher
+    "sao_paulo": 0.3,  # the customer lives in SP
+}
+_STATUS_SHARE = STATUS_P / STATUS_P.sum()
+_DRIFT_START = _ts("2017-01-01 00:00:00")
+_HERMITE = np.polynomial.hermite_e.hermegauss(24)
+_PILOT_SCALE = 0.25
+_PILOT_SEED = 1
+
+
+def _non_delivered_scale(midnight: np.ndarray) -> np.ndarray:
+    """How many times the average share of undelivered orders an order of this day has
+    (about 93 % delivered early in 2017, 98 % in mid 2018); constant within a day."""
+    frac = np.clip((midnight - _DRIFT_START) / (540 * DAY), 0, 1)
+    return 1.75 - 1.3 * frac
+
+
+def _is_eligible(status: np.ndarray) -> np.ndarray:
+    return (status != 2) & (status != 3)  # not canceled, not unavailable
+
+
+def _grid_days(seconds: np.ndarray) -> np.ndarray:
+    return (seconds - GRID_START) / DAY
+
+
+def _day_factors() -> tuple[np.ndarray, np.ndarray]:
+    """Per grid day: season x growth, and the share of that day's orders that are eligible."""
+    day0 = np.datetime64("2016-09-01")
+    days = np.arange(GRID_DAYS)
+    month = (day0 + days).astype("datetime64[M]").astype(np.int64) % 12
+    season = SEASON[month]
+    for bf in BLACK_FRIDAYS:
+        k = int((np.datetime64(bf) - day0).astype(np.int64))
+        season[k : k + 4] *= BLACK_FRIDAY_BOOST
+    years = (days - int((np.datetime64("2018-01-01") - day0).astype(np.int64))) / 365.25
+    bad = _STATUS_SHARE[2] + _STATUS_SHARE[3]
+    eligible = 1.0 - bad * _non_delivered_scale(GRID_START + DAY * days)
+    return season * np.exp(GROWTH_PER_YEAR * years), eligible
+
+
+_SEASON_GROWTH, _ELIGIBLE_SHARE = _day_factors()
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """A day-step weight, its running sum, and the tail sums of its decaying integral."""
+
+    w: np.ndarray
+    cum: np.ndarray  # cum[k] = sum of w[:k]
+    tail: np.ndarray  # tail[k] = integral from day k to the end of w(t) exp(-t / tau)
+    spike: np.ndarray  # the weight of the split spike (the eligible share, or 1)
+
+
+@functools.cache
+def _weights(tau: float, eligible: bool) -> _Weights:
+    q = _ELIGIBLE_SHARE if eligible else np.ones(GRID_DAYS)
+    w = _SEASON_GROWTH * q
+    j = np.arange(GRID_DAYS)
+    piece = w * tau * np.exp(-j / tau) * -np.expm1(-1.0 / tau)
+    tail = np.append(np.cumsum(piece[::-1])[::-1], 0.0)  # summed from the small end
+    return _Weights(w, np.append(0.0, np.cumsum(w)), tail, q)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatProcess:
+    """The intensity of a person's next order (per day); the module docstring has its shape.
+
+    Times are grid days (days since ``GRID_START``, float). ``level`` is the part of the
+    log intensity fixed by the latest eligible order: ``beta0 + c(n) + x``.
+    """
+
+    beta0: float
+    taste_sd: float = 0.9  # sd of the latent taste a
+    boost: float = 2.5  # A: the recency boost right after an order
+    boost_days: float = 40.0  # tau: its time constant
+    split_rate: float = 0.12  # B: the split spike's rate per day right after an order
+    split_days: float = 2.0 / 24.0  # tau_s: its time constant (2 hours)
+    split_taste: float = 0.5  # rho: how much the taste drives splitting
+    repeater: float = 0.7  # c(n): the shift once a person has two or more eligible orders
+
+    def level(self, experience: np.ndarray, n_eligible: np.ndarray) -> np.ndarray:
+        """``beta0 + c(n) + x`` for the experience ``x`` of an order and the ``n`` eligible
+        orders up to it."""
+        return self.beta0 + experience + self.repeater * (n_eligible >= 2)
+
+    def components(
+        self, t0: np.ndarray, u: np.ndarray, v: np.ndarray, *, eligible: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Integrals over ``[u, v)`` of the order profile ``S G (1 + A e^(-s/tau))`` and of
+        the split spike ``e^(-s/tau_s)`` (until the midnight after ``t0``), with
+        ``s = t - t0``, ``t0 <= u``; thinned by the eligible share when ``eligible``.
+        Exact: the day factors are steps, the kernels are integrated in closed form."""
+        wt = _weights(self.boost_days, eligible)
+        n = GRID_DAYS
+        u = np.clip(u, 0.0, n)
+        v = np.clip(v, u, n)
+        t0 = np.minimum(t0, u)  # orders after the collapse: nothing to integrate
+        ku = np.minimum(u.astype(np.int64), n - 1)
+        kv = np.minimum(v.astype(np.int64), n - 1)
+        flat = wt.cum[kv] + wt.w[kv] * (v - kv) - wt.cum[ku] - wt.w[ku] * (u - ku)
+        tau = self.boost_days
+
+        def rest(x: np.ndarray, k: np.ndarray) -> np.ndarray:  # from x to the end
+            inside = np.exp(-(x - t0) / tau) - np.exp(-(k + 1 - t0) / tau)
+            return np.exp(t0 / tau) * wt.tail[k + 1] + wt.w[k] * tau * inside
+
+        slow = np.where(v > u, flat + self.boost * (rest(u, ku) - rest(v, kv)), 0.0)
+        sd = self.split_days
+        day = np.minimum(t0.astype(np.int64), n - 1)  # the spike ends at the next midnight
+        hi = np.maximum(np.minimum(v, day + 1), u)
+        spike = wt.spike[day] * sd * (np.exp(-(u - t0) / sd) - np.exp(-(hi - t0) / sd))
+        return np.maximum(slow, 0.0), spike  # (rounding could make a tiny slow negative)
+
+    def integral(
+        self,
+        taste: np.ndarray,
+        level: np.ndarray,
+        t0: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+        *,
+        eligible: bool,
+    ) -> np.ndarray:
+        """The integrated intensity over ``[u, v)`` (of eligible orders when ``eligible``)."""
+        slow, spike = self.components(t0, u, v, eligible=eligible)
+        split = self.split_rate * np.exp(self.split_taste * taste)
+        return np.exp(taste + level) * slow + split * spike
+
+    def next_order(
+        self,
+        rng: np.random.Generator,
+        taste: np.ndarray,
+        level: np.ndarray,
+        t0: np.ndarray,
+        u: np.ndarray,
+    ) -> np.ndarray:
+        """The time of each person's next order (any status) after ``u``; inf if none comes
+        before the collapse. Inversion: the integral from ``u`` equals an Exp(1) draw."""
+        target = rng.standard_exponential(u.size)
+        end = np.full(u.size, float(GRID_DAYS))
+        total = self.integral(taste, level, t0, u, end, eligible=False)
+        out = np.full(u.size, np.inf)
+        hit = np.flatnonzero(target < total)
+        if hit.size:
+            a, lv, s, lo, e = taste[hit], level[hit], t0[hit], u[hit], target[hit]
+            start, hi = lo.copy(), end[hit]
+            for _ in range(40):  # 730 days / 2^40: well below a second
+                mid = 0.5 * (lo + hi)
+                below = self.integral(a, lv, s, start, mid, eligible=False) < e
+                lo = np.where(below, mid, lo)
+                hi = np.where(below, hi, mid)
+            out[hit] = hi
+        return out
+
+
+def _experience(
+    late: np.ndarray,
+    deliv_days: np.ndarray,
+    has_deliv: np.ndarray,
+    score: np.ndarray,
+    pay: np.ndarray,
+    state: np.ndarray,
+) -> np.ndarray:
+    """How an order went, as a shift of the log intensity of the person's next order."""
+    e = EXPERIENCE
+    return (
+        e["late"] * late
+        + e["slow"] * (np.minimum(deliv_days, 40.0) - 10.0) * has_deliv
+        + e["bad_review"] * (score <= 2)
+        + e["top_review"] * (score == 5)
+        + e["voucher"] * (pay == 2)
+        + e["sao_paulo"] * (state == 0)
+    )
+
+
+def check_repeat_rate(repeat_rate: float | None) -> float:
+    """The target repeat rate: ``repeat_rate``, or the realistic default when None."""
+    if repeat_rate is None:
+        return DEFAULT_REPEAT_RATE
+    lo, hi = REPEAT_RATE_RANGE
+    if not lo <= repeat_rate <= hi:
+        raise ValueError(
+            f"repeat_rate must be between {lo} and {hi} (the share of first-time buyers who"
+            f" buy again within {REPEAT_WINDOW_DAYS} days), got {repeat_rate}"
+        )
+    return float(repeat_rate)
+
+
+@functools.cache
+def _pilot() -> tuple[np.ndarray, np.ndarray]:
+    """First purchase (grid days) and experience of the first-time buyers of a fixed pilot
+    draw whose whole repeat window lies before the collapse."""
+    g = _Generator(_PILOT_SCALE, _PILOT_SEED)
+    g.people()
+    f = g._order_facts(g._first_orders())
+    t1 = _grid_days(f.purchase)
+    keep = _is_eligible(f.status) & (t1 + REPEAT_WINDOW_DAYS <= GRID_DAYS)
+    return t1[keep], f.experience[keep]
+
+
+@functools.cache
+def solve_beta0(repeat_rate: float) -> float:
+    """The intercept that makes the expected repeat rate ``repeat_rate``.
+
+    The expected share, over the pilot's first-time buyers with the taste integrated out
+    by Gauss-Hermite quadrature, of those with an eligible order on a later day within the
+    window (the split spike ends at midnight, so only the order profile counts), solved
+    for ``beta0`` by Newton's method. The expectation ignores that a same-day split order
+    moves the state before the later days start.
+    """
+    proc = RepeatProcess(beta0=0.0)
+    t1, x = _pilot()
+    slow, _ = proc.components(t1, np.floor(t1) + 1.0, t1 + REPEAT_WINDOW_DAYS, eligible=True)
+    z, w = _HERMITE
+    scaled = np.exp(proc.taste_sd * z[:, None] + x) * slow
+    weights = w / w.sum()
+
+    def share(beta0: float) -> tuple[float, float]:  # and its derivative
+        rate = math.exp(beta0) * scaled
+        survive = np.exp(-rate)
+        return float(weights @ (1.0 - survive).mean(axis=1)), float(
+            weights @ (rate * survive).mean(axis=1)
+        )
+
+    lo, hi, beta0 = -30.0, 10.0, -10.0  # Newton's method, kept inside a shrinking bracket
+    for _ in range(200):
+        value, slope = share(beta0)
+        if value < repeat_rate:
+            lo = beta0
+        else:
+            hi = beta0
+        if abs(value - repeat_rate) <= 1e-10 * repeat_rate or hi - lo < 1e-12:
+            break
+        step = beta0 - (value - repeat_rate) / slope if slope > 0 else math.nan
+        beta0 = step if lo < step < hi else 0.5 * (lo + hi)
+    return beta0
 
 
 class _Generator:
@@ -230,7 +518,7 @@ class _Generator:
         n = max(1, round(REAL_CUSTOMERS * self.scale))
         share = np.array([STATES[s][0] for s in STATE_NAMES])
         self.p_state = rng.choice(len(STATE_NAMES), size=n, p=share / share.sum())
-        self.p_taste = rng.normal(0.0, 1.0, size=n)
+        self.p_taste = rng.normal(0.0, 1.0, size=n)  # the latent taste, in units of its sd
         # the payment habit of each person
         self.p_pay = rng.choice(4, size=n, p=[0.762, 0.198, 0.024, 0.016])
         self.p_uid = _hex_ids(rng, n)
@@ -285,39 +573,58 @@ class _Generator:
         self.pr_no_cat = no_cat
 
     # -- orders ----------------------------------------------------------------------------
-    def orders(self) -> None:
-        """Draw first orders on the monthly curve, then repeat orders from the hazard model."""
+    def _first_orders(self) -> _Orders:
+        """Everyone's first order on the real monthly curve, then the trickle after the
+        collapse (new people)."""
         rng = self.rng
         n_people = self.p_state.size
         counts = {m: c for m, c in MONTHLY_ORDERS.items() if m < "2018-09"}
         total = sum(counts.values())
         month_p = np.array(list(counts.values()), dtype=float) / total
-        # repeat orders add about 3.4 % to the volume; first orders fill the rest
+        # repeat orders add a few per cent to the volume; first orders fill the rest
         per_month = rng.multinomial(n_people, month_p)
         first = _purchase_times(rng, dict(zip(counts, per_month, strict=True)))
         rng.shuffle(first)
         tail = {m: _count(MONTHLY_ORDERS[m] * self.scale, rng) for m in ("2018-09", "2018-10")}
         tail_t = _purchase_times(rng, tail)
-        n_tail = tail_t.size
-        # the trickle after the collapse comes from new people
-        order_person = [np.arange(n_people)]
-        purchase = [first]
-        seq = [np.ones(n_people, dtype=np.int64)]
-        if n_tail:
-            extra = n_tail
-            self._add_people(extra)
-            order_person.append(np.arange(n_people, n_people + extra))
-            purchase.append(tail_t)
-            seq.append(np.ones(extra, dtype=np.int64))
+        if tail_t.size:
+            self._add_people(tail_t.size)
+        purchase = np.concatenate([first, tail_t])
+        return _Orders(np.arange(purchase.size), purchase, np.ones(purchase.size, np.int64))
+
+    def orders(self, process: RepeatProcess) -> None:
+        """First orders, then repeat orders from the intensity ``process``, round by round:
+        each round draws every pending person's next order (any status); an eligible one
+        moves their state to it, an ineligible one leaves the state as it was."""
+        cur = self._first_orders()
+        facts = self._order_facts(cur)
+        eligible = _is_eligible(facts.status)
+        n_elig = eligible.astype(np.int64)
+        facts.n_eligible = n_elig
         self.o = _OrderFacts.empty()
-        pending = [_Orders(p, t, s) for p, t, s in zip(order_person, purchase, seq, strict=True)]
-        while pending:
-            cur = pending.pop()
-            facts = self._order_facts(cur)
+        self.o.extend(facts)
+        person, seq = cur.person, cur.seq
+        taste = process.taste_sd * self.p_taste[person]
+        level = process.level(facts.experience, n_elig)
+        t0 = u = _grid_days(cur.purchase)
+        while person.size:
+            t = process.next_order(self.rng, taste, level, t0, u)
+            hit = np.isfinite(t)
+            person, seq, taste, level, t0, n_elig = (
+                x[hit] for x in (person, seq, taste, level, t0, n_elig)
+            )
+            if not person.size:
+                break
+            purchase = GRID_START + np.floor(t[hit] * DAY).astype(np.int64)
+            facts = self._order_facts(_Orders(person, purchase, seq + 1))
+            eligible = _is_eligible(facts.status)
+            n_elig = n_elig + eligible
+            facts.n_eligible = n_elig
             self.o.extend(facts)
-            nxt = self._repeat(cur, facts)
-            if nxt.person.size:
-                pending.append(nxt)
+            u = _grid_days(purchase)
+            t0 = np.where(eligible, u, t0)
+            level = np.where(eligible, process.level(facts.experience, n_elig), level)
+            seq = seq + 1
         self.o.finish()
 
     def _add_people(self, n: int) -> None:
@@ -338,12 +645,10 @@ class _Generator:
         t = cur.purchase
         state = self.p_state[cur.person]
         # status: non-delivered shares fall from early 2017 to mid 2018
-        frac = np.clip((t - _ts("2017-01-01 00:00:00")) / (540 * DAY), 0, 1)
-        p = STATUS_P / STATUS_P.sum()
+        p = _STATUS_SHARE
         u = rng.random(n)
-        non_deliv_scale = 1.75 - 1.3 * frac  # 93 % delivered early -> 98 % late
         nd = p[1:] / p[1:].sum()
-        non_delivered = u < (1 - p[0]) * non_deliv_scale
+        non_delivered = u < (1 - p[0]) * _non_delivered_scale(_midnight(t))
         status = np.zeros(n, dtype=np.int64)
         status[non_delivered] = 1 + rng.choice(len(nd), size=int(non_delivered.sum()), p=nd)
         after = t >= COLLAPSE
@@ -359,8 +664,7 @@ class _Generator:
             | ((status == 0) & (rng.random(n) < 0.00015))
         )
         # delivery: speed varies by state and month (drift), ~12 days on average
-        st_names = np.array(STATE_NAMES)[state]
-        state_shift = np.vectorize(lambda s: STATE_DELAY.get(s, 1.0))(st_names)
+        state_shift = np.array([STATE_DELAY.get(s, 1.0) for s in STATE_NAMES])[state]
         month_idx = (t - _ts("2017-01-01 00:00:00")) / (30.4 * DAY)
         drift = (
             1.0
@@ -419,48 +723,19 @@ class _Generator:
         for k, name in enumerate(("on_time", "late", "undelivered")):
             m = kind == k
             score[m] = 1 + rng.choice(5, size=int(m.sum()), p=SCORE_P[name])
+        pay = self._order_payment_type(cur.person)
+        experience = _experience(late, deliv_days, has_deliv, score, pay, state)
         return _OrderFacts(
             person=cur.person, purchase=t, seq=cur.seq, status=status, approved=approved,
             no_appr=no_appr, carrier=carrier, has_carrier=has_carrier, delivered=delivered_at,
             has_deliv=has_deliv, est=est, late=late, deliv_days=deliv_days, n_items=n_items,
-            score=score, pay=self._order_payment_type(cur.person),
+            score=score, pay=pay, experience=experience, n_eligible=np.zeros(n, np.int64),
         )  # fmt: skip
 
     def _order_payment_type(self, person: np.ndarray) -> np.ndarray:
         habit = self.p_pay[person]
         other = self.rng.choice(4, size=person.size, p=[0.74, 0.19, 0.055, 0.015])
         return np.where(self.rng.random(person.size) < 0.85, habit, other)
-
-    def _repeat(self, cur: _Orders, f: _OrderFacts) -> _Orders:
-        """Who comes back after these orders, and when."""
-        rng = self.rng
-        person = cur.person
-        taste = self.p_taste[person]
-        sp = self.p_state[person] == 0
-        x = (
-            -3.75
-            + 0.9 * taste
-            + 0.55 * (cur.seq >= 2)
-            + 0.15 * (cur.seq >= 3)
-            - 1.1 * f.late
-            - 0.02 * np.minimum(f.deliv_days, 40) * f.has_deliv
-            - 0.85 * (f.score <= 2)
-            + 0.35 * (f.score == 5)
-            + 0.8 * (f.pay == 2)
-            - 0.5 * (f.pay == 1)
-            + 0.3 * sp
-            + 0.15 * np.minimum(f.n_items, 3)
-        )
-        back = rng.random(person.size) < _sigmoid(x)
-        same_day = rng.random(person.size) < 0.27
-        gap_days = np.where(
-            same_day,
-            rng.uniform(60, 6 * 3600, person.size) / DAY,
-            np.exp(rng.normal(math.log(75), 1.3, person.size)) + 0.6,
-        )
-        nxt = cur.purchase + (gap_days * DAY).astype(np.int64)
-        keep = back & (nxt < COLLAPSE) & (cur.purchase < COLLAPSE)
-        return _Orders(person[keep], nxt[keep], cur.seq[keep] + 1)
 
 
 @dataclass
@@ -481,6 +756,8 @@ class _OrderFacts:
     n_items: np.ndarray
     score: np.ndarray
     pay: np.ndarray
+    experience: np.ndarray  # the shift of the next order's log intensity
+    n_eligible: np.ndarray  # the person's eligible orders up to and including this one
 
     @classmethod
     def empty(cls) -> _OrderFacts:
@@ -499,14 +776,101 @@ def _masked(values: np.ndarray | pl.Series, valid: np.ndarray) -> pl.Series:
     return pl.select(pl.when(pl.Series(valid)).then(pl.Series(values)).otherwise(None)).to_series()
 
 
-def make_olist(*, scale: float = 1.0, random_state: int = 0) -> dict[str, pl.DataFrame]:
-    """Draw the nine Olist tables at ``scale`` (1.0 is about 99k orders) as typed frames."""
+@dataclass(frozen=True)
+class _History:
+    """Per order (in the orders table's time order) and per person: what the truth needs."""
+
+    person: np.ndarray
+    purchase: np.ndarray  # epoch seconds
+    eligible: np.ndarray
+    level: np.ndarray  # the state's level when the order is eligible
+    taste: np.ndarray  # per person
+    uid: pl.Series  # per person
+
+
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """A generated dataset together with the process that drew it.
+
+    The truth is that of these tables: it no longer holds once they are edited, filtered
+    or appended to.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    process: RepeatProcess
+    repeat_rate: float
+    history: _History = field(repr=False)
+
+    def true_probability(self, as_of: datetime, horizon_days: int) -> pl.DataFrame:
+        """Each person's chance of an eligible order in ``[as_of, as_of + horizon_days)``.
+
+        One row per person with an eligible order before ``as_of`` (the population of the
+        snapshot at ``as_of``), sorted by ``customer_unique_id``, with the intensity frozen
+        at the latest of those orders: ``1 - exp(-integral of q(t) mu(t))``, q the day's
+        eligible share. Exact for the process, because an ineligible order never moves the
+        state and statuses are drawn independently of the times, so eligible orders arrive
+        with intensity ``q mu``.
+        """
+        if horizon_days < 1:
+            raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+        h = self.history
+        cut = (as_of - EPOCH) // timedelta(microseconds=1)
+        idx = np.flatnonzero(h.eligible & (h.purchase * 1_000_000 < cut))
+        idx = idx[np.argsort(h.person[idx], kind="stable")]  # by person, then time
+        person = h.person[idx]
+        last = idx[np.append(person[1:] != person[:-1], True)] if idx.size else idx
+        who = h.person[last]
+        start = np.full(who.size, (cut / 1e6 - GRID_START) / DAY)
+        lam = self.process.integral(
+            h.taste[who],
+            h.level[last],
+            _grid_days(h.purchase[last]),
+            start,
+            start + horizon_days,
+            eligible=True,
+        )
+        return pl.DataFrame(
+            {
+                "customer_unique_id": h.uid.gather(who),
+                "true_probability": pl.Series(-np.expm1(-lam), dtype=pl.Float64),
+            }
+        ).sort("customer_unique_id")
+
+
+def simulate(
+    *, scale: float = 1.0, random_state: int = 0, repeat_rate: float | None = None
+) -> Simulation:
+    """Draw the nine Olist tables and keep what is needed for their true probabilities.
+
+    ``repeat_rate`` is the share of first-time buyers who buy again (an eligible order on
+    a later day) within 90 days of their first eligible order, between 0.001 and 0.6;
+    None is the realistic default.
+    """
+    rate = check_repeat_rate(repeat_rate)
     g = _Generator(scale, random_state)
+    process = RepeatProcess(beta0=solve_beta0(rate))
     g.people()
     g.sellers()
     g.products()
-    g.orders()
-    return _assemble(g)
+    g.orders(process)
+    tables = _assemble(g)
+    o = g.o
+    history = _History(
+        person=o.person,
+        purchase=o.purchase,
+        eligible=_is_eligible(o.status),
+        level=process.level(o.experience, o.n_eligible),
+        taste=process.taste_sd * g.p_taste,
+        uid=g.p_uid,
+    )
+    return Simulation(tables=tables, process=process, repeat_rate=rate, history=history)
+
+
+def make_olist(
+    *, scale: float = 1.0, random_state: int = 0, repeat_rate: float | None = None
+) -> dict[str, pl.DataFrame]:
+    """Draw the nine Olist tables at ``scale`` (1.0 is about 99k orders) as typed frames."""
+    return simulate(scale=scale, random_state=random_state, repeat_rate=repeat_rate).tables
 
 
 def _assemble(g: _Generator) -> dict[str, pl.DataFrame]:
@@ -849,8 +1213,60 @@ def write_olist(tables: dict[str, pl.DataFrame], out_dir: str | os.PathLike[str]
     return paths
 
 
+PARAMS_FILE = "olist_fast_generator.json"
+
+
 def generate(
-    out_dir: str | os.PathLike[str], *, scale: float = 1.0, random_state: int = 0
+    out_dir: str | os.PathLike[str],
+    *,
+    scale: float = 1.0,
+    random_state: int = 0,
+    repeat_rate: float | None = None,
 ) -> list[Path]:
-    """Draw the demo dataset and write it as CSV files; returns the paths written."""
-    return write_olist(make_olist(scale=scale, random_state=random_state), out_dir)
+    """Draw the demo dataset and write it as CSV files, plus ``PARAMS_FILE`` (the generator's
+    arguments, so :func:`load_simulation` can draw it again); returns the paths written."""
+    check_repeat_rate(repeat_rate)
+    tables = make_olist(scale=scale, random_state=random_state, repeat_rate=repeat_rate)
+    paths = write_olist(tables, out_dir)
+    params = {
+        "scale": scale,
+        "random_state": random_state,
+        "repeat_rate": repeat_rate,
+        "generator_version": GENERATOR_VERSION,
+    }
+    path = Path(out_dir) / PARAMS_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(params, indent=2) + "\n")
+    return [*paths, path]
+
+
+def read_generator_params(data_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The arguments ``generate`` wrote into ``data_dir``; None when it holds none."""
+    path = Path(data_dir) / PARAMS_FILE
+    if not path.is_file():
+        return None
+    params: dict[str, Any] = json.loads(path.read_text())
+    return params
+
+
+def load_simulation(data_dir: str | os.PathLike[str]) -> Simulation | None:
+    """Draw the generated data in ``data_dir`` again, with its truth; None if it was not
+    generated (no ``PARAMS_FILE``).
+
+    The same arguments give the same tables, so the truth is that of the files as long as
+    nobody edited them; this is not checked.
+    """
+    params = read_generator_params(data_dir)
+    if params is None:
+        return None
+    version = params.get("generator_version")
+    if version != GENERATOR_VERSION:
+        raise ValueError(
+            f"{Path(data_dir) / PARAMS_FILE}: generator version {version}, this is version"
+            f" {GENERATOR_VERSION}; the data cannot be drawn again"
+        )
+    return simulate(
+        scale=params["scale"],
+        random_state=params["random_state"],
+        repeat_rate=params["repeat_rate"],
+    )

@@ -71,13 +71,38 @@ def test_paired_difference_finds_a_real_difference() -> None:
 
 
 def test_one_standard_error_rule_prefers_the_simpler_setup() -> None:
-    pool = candidates()  # logistic, logistic+smote, xgboost, random_forest
+    pool = candidates()[:4]  # logistic, logistic+smote, xgboost, random_forest
     mean = {"logistic": 0.620, "logistic+smote": 0.600, "xgboost": 0.628, "random_forest": 0.61}
-    se = {"logistic": 0.01, "logistic+smote": 0.01, "xgboost": 0.01, "random_forest": 0.01}
+    se = {"logistic": 0.01, "logistic+smote": 0.01, "xgboost": 0.0, "random_forest": 0.01}
     chosen, reason = one_standard_error_choice(pool, mean, se)
     assert chosen.name == "logistic" and "xgboost" in reason
-    se["xgboost"] = 0.005  # now logistic is more than one standard error below
+    se["logistic"] = 0.005  # now logistic is more than one standard error below
+    assert one_standard_error_choice(pool, mean, se)[0].name == "random_forest"
+    se["random_forest"] = 0.001
     assert one_standard_error_choice(pool, mean, se)[0].name == "xgboost"
+
+
+def test_paired_standard_error_cancels_shared_drift() -> None:
+    """A setup that wins every window by the same margin is chosen, however much the
+    windows drift; one whose lead flips is not."""
+    from datetime import datetime
+
+    from olist_fast.selection import FoldResult, Selection
+
+    pool = [c for c in candidates() if c.name in ("logistic", "random_forest")]
+    folds = [
+        FoldResult(datetime(2018, 1, 1), (), 100, 1000, {"logistic": a, "random_forest": a + 0.01})
+        for a in (0.55, 0.60, 0.65)
+    ]
+    sel = Selection(pool, folds, pool[0], "")
+    assert sel.standard_error["logistic"] > 0.02  # the drift
+    assert sel.difference_standard_error["logistic"] < 1e-9  # cancels in the difference
+    assert one_standard_error_choice(pool, sel.mean, sel.difference_standard_error)[0] == pool[1]
+    flips = [FoldResult(f.test_date, (), 100, 1000,
+                        {"logistic": f.auc["logistic"] + d, "random_forest": f.auc["logistic"]})
+             for f, d in zip(folds, (0.02, -0.03, 0.02), strict=True)]  # fmt: skip
+    sel = Selection(pool, flips, pool[0], "")
+    assert one_standard_error_choice(pool, sel.mean, sel.difference_standard_error)[0] == pool[0]
 
 
 def test_platt_calibration_recovers_a_known_map() -> None:

@@ -11,6 +11,7 @@ from imblearn.pipeline import Pipeline as ImbPipeline
 from olist_fast.models import (
     MAX_TREES,
     NEG_PER_POS,
+    SIMPLICITY_ORDER,
     Imbalance,
     candidate,
     candidates,
@@ -80,8 +81,10 @@ def test_smote_setup_never_shrinks_a_class() -> None:
 
 def test_setups_are_named_once_simplest_first() -> None:
     names = [c.name for c in candidates()]
-    assert names == ["logistic", "logistic+smote", "xgboost", "random_forest"]
-    assert [c.name for c in candidates(smote=False)] == ["logistic", "xgboost", "random_forest"]
+    assert names == list(SIMPLICITY_ORDER)
+    assert names == ["logistic", "logistic+smote", "xgboost", "random_forest",
+                     "logistic+random_forest"]  # fmt: skip
+    assert "logistic+smote" not in [c.name for c in candidates(smote=False)]
     with pytest.raises(ValueError, match="unknown model setup 'svm'"):
         candidate("svm")
 

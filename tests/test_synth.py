@@ -12,10 +12,21 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from olist_fast.cli import app
 from olist_fast.io import scan_olist
 from olist_fast.schema import TABLES
-from olist_fast.synth import generate, make_olist, write_olist
+from olist_fast.synth import (
+    DEFAULT_REPEAT_RATE,
+    GENERATOR_VERSION,
+    PARAMS_FILE,
+    generate,
+    make_olist,
+    read_generator_params,
+    write_olist,
+)
+from olist_fast.truth import realised_repeat_rate
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -179,3 +190,44 @@ def test_customer_states_and_products(scale1) -> None:
     assert within(pr["product_category_name"].null_count(), 610, 0.2)
     # 72 categories in the real products file (the facts say 73 in use)
     assert pr["product_category_name"].n_unique() - 1 == 72
+
+
+# -- the repeat-rate knob --------------------------------------------------------------------
+def test_default_repeat_rate_at_scale1(scale1) -> None:
+    assert within(realised_repeat_rate(scale1), DEFAULT_REPEAT_RATE, 0.15)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_repeat_rate_is_met(rate: float) -> None:
+    tables = make_olist(scale=0.1, random_state=2, repeat_rate=rate)
+    assert within(realised_repeat_rate(tables), rate, 0.15)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.0009, 0.61, float("nan")])
+def test_repeat_rate_out_of_range_is_refused(rate: float) -> None:
+    with pytest.raises(ValueError, match=r"repeat_rate must be between 0\.001 and 0\.6"):
+        make_olist(scale=0.01, repeat_rate=rate)
+
+
+def test_generate_writes_its_parameters(tmp_path: Path) -> None:
+    assert read_generator_params(tmp_path) is None
+    paths = generate(tmp_path, scale=0.01, random_state=4, repeat_rate=0.05)
+    assert paths[-1] == tmp_path / PARAMS_FILE and len(paths) == 10
+    assert read_generator_params(tmp_path) == {
+        "scale": 0.01,
+        "random_state": 4,
+        "repeat_rate": 0.05,
+        "generator_version": GENERATOR_VERSION,
+    }
+
+
+def test_cli_repeat_rate(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["generate", "--out", str(tmp_path / "a"), "--scale", "0.01", "--repeat-rate"]
+    r = runner.invoke(app, [*args, "0.2"])
+    assert r.exit_code == 0, r.output
+    assert read_generator_params(tmp_path / "a")["repeat_rate"] == 0.2  # type: ignore[index]
+    r = runner.invoke(app, [*args, "0.9"])
+    assert r.exit_code == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "repeat_rate must be between" in errors[0], r.output
