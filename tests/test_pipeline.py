@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -149,8 +149,8 @@ def test_too_few_buyers_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None
     assert r.exit_code == 1
     assert "bought again" in r.stderr and "choose a later --as-of" in r.stderr
     assert "2017-03-03" in r.stderr  # names the snapshot's date
-    assert [ln for ln in r.stderr.splitlines() if not ln.startswith("[")][0].startswith("error:")
-    assert len([ln for ln in r.stderr.splitlines() if not ln.startswith("[")]) == 1
+    (message,) = [ln for ln in r.stderr.splitlines() if not ln.startswith("[")]  # one line
+    assert message.startswith("error:")
     assert not list(tmp_path.iterdir())
 
 
@@ -205,3 +205,54 @@ def test_a_random_forest_run_is_reproducible(data_dir: Path, tmp_path: Path) -> 
                         models=("random_forest",))  # fmt: skip
         outs.append(run(cfg).files["scores"].read_bytes())
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_run_on_shops_that_repeat_more_than_olist(rate: float, tmp_path: Path) -> None:
+    """At 10 % and 30 % non-buyers are not plentiful: nothing is sampled; weights and
+    SMOTE (up to 1:4, never shrinking a class) only while the classes are further apart
+    than that; the run completes (it used to crash in SMOTE at 18 %)."""
+    data = tmp_path / "data"
+    generate(data, scale=0.03, random_state=5, repeat_rate=rate)
+    result = run(RunConfig(data=data, as_of=datetime(2018, 6, 1), out=tmp_path / "out",
+                           n_boot=20))  # fmt: skip
+    m = result.metrics
+    final = m["training"]["final"]
+    assert final["negative_rate"] == 1.0
+    imbalanced = final["ratio_after_sampling"] < 0.25
+    assert final["class_weights"] is imbalanced
+    assert ("logistic+smote" in m["selection"]["simplicity_order"]) is imbalanced
+    assert imbalanced is (rate == 0.1)
+    assert len(m["selection"]["folds"]) >= 2
+    ch = m["backtest"]["chosen"]
+    assert ch["positives"] > 100
+    assert abs(ch["expected_positives"] / ch["positives"] - 1) < 0.25
+    assert result.scores.height > 0 and result.scores["propensity"].is_finite().all()
+
+
+def test_compare_adds_the_notebook_the_other_setups_and_the_ceilings(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    result = run(RunConfig(data=data_dir, out=tmp_path, n_boot=20, compare=True))
+    bt = result.metrics["backtest"]
+    names = {r["name"] for r in bt["comparison"]}
+    assert {"notebook:logistic+smote", "notebook:gradient_boosting+smote"} <= names
+    assert set(result.metrics["selection"]["simplicity_order"]) - {result.chosen} <= names
+    assert any("not stacked" in n for n in names)
+    assert bt["baselines"]["notebook_best"]["name"].startswith("notebook:")
+    assert [d["b"] for d in bt["differences"]][1].startswith("notebook:")
+    truth = bt["truth"]  # the data folder was generated: its truth is known
+    assert 0.5 < truth["feature_ceiling_auc"] < truth["oracle_auc"] <= 1
+    assert truth["buyers"] == bt["chosen"]["positives"]
+
+
+@pytest.mark.parametrize("horizon", [30, 180])
+def test_short_and_long_horizons(data_dir: Path, tmp_path: Path, horizon: int) -> None:
+    result = run(RunConfig(data=data_dir, horizon_days=horizon, out=tmp_path, n_boot=20))
+    p = result.metrics["protocol"]
+    assert p["horizon_days"] == horizon
+    assert p["snapshots"]["1"] == (AS_OF - timedelta(days=horizon)).isoformat()
+    assert result.metrics["backtest"]["chosen"]["positives"] >= 10
+    if horizon == 180:  # 6 horizons back is before the data: fewer folds, said
+        assert len(result.metrics["selection"]["folds"]) < 3
+        assert result.metrics["selection"]["notes"]
