@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from olist_fast.io import convert
-from olist_fast.synth import generate
+from olist_fast.synth import GENERATOR_VERSION, generate
 
 CACHE = Path(__file__).parent / ".cache"
 SEED = 20240501
@@ -40,7 +40,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def dataset(scale: float) -> dict[str, Path]:
     """The generated dataset at ``scale`` as CSV and Parquet folders (made once, cached)."""
-    base = CACHE / f"scale{scale:g}-seed{SEED}"
+    base = CACHE / f"scale{scale:g}-seed{SEED}-gen{GENERATOR_VERSION}"
     csv_dir, pq_dir = base / "csv", base / "parquet"
     if not (csv_dir / "product_category_name_translation.csv").exists():
         generate(csv_dir, scale=scale, random_state=SEED)

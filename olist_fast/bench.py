@@ -32,6 +32,7 @@ import polars as pl
 
 from olist_fast.io import atomic_path, convert
 from olist_fast.schema import TABLES
+from olist_fast.synth import GENERATOR_VERSION
 
 AS_OF = "2018-06-01"
 SEED = 20240501
@@ -80,7 +81,7 @@ def dataset(scale: float, cache: Path, *, say: Callable[[str], None]) -> dict[st
     """
     from olist_fast.synth import generate, make_olist
 
-    base = cache / f"scale{scale:g}-seed{SEED}"
+    base = cache / f"scale{scale:g}-seed{SEED}-gen{GENERATOR_VERSION}"
     csv_dir, pq_dir = base / "csv", base / "parquet"
     done = pq_dir / f"{TABLES['orders'].stem}.parquet"
     if scale <= 10:
