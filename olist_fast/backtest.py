@@ -27,9 +27,9 @@ from olist_fast.evaluate import (
     ranking_report,
     spend_report,
 )
-from olist_fast.fitting import Drift, FittedModel, fit_window, measure_drift, with_drift
+from olist_fast.fitting import Drift, fit_window, measure_drift, with_drift
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
-from olist_fast.protocol import Snapshots, TrainingSet, shortage, training_set
+from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
 """The backtest's test snapshot: labels in [A-H, A)."""
@@ -67,9 +67,6 @@ class Backtest:
     spend: dict
     curves: Curves
     truth: dict[str, Any] | None = None
-    model: FittedModel | None = None
-    """The chosen setup fitted for the test window, before any drift correction: the
-    reference whose miss on that window corrects the final model."""
     drift: Drift | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -109,12 +106,9 @@ def run_backtest(
     test = snaps[TEST]
     X, y = ts.encoding.transform(test), snaps.labels(TEST)
     model = fit_window(chosen, snaps, TEST, seed=seed)
-    drift, notes = None, []
-    p = snaps.protocol
-    if shortage(np.concatenate([snaps.labels(j) for j in p.train_indices(TEST + 1)])) is None:
-        drift = measure_drift(fit_window(chosen, snaps, TEST + 1, seed=seed), snaps, TEST + 1)
-    else:
-        notes.append("no drift correction in the backtest: too few buyers two windows back")
+    drift, notes = measure_drift(model, snaps, TEST), []
+    if drift is None:
+        notes.append("no drift correction in the backtest: too few older labelled windows")
     drifted = with_drift(model, drift)
     prob = drifted.calibration(drifted.score(X))
     naive = naive_score(test)
@@ -164,7 +158,6 @@ def run_backtest(
         },
         curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
         truth=truth(snaps.protocol.date(TEST), test) if truth else None,
-        model=model,
         drift=drift,
         notes=notes,
     )

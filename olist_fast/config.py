@@ -46,9 +46,9 @@ class RunConfig:
         if self.as_of is not None and not isinstance(self.as_of, datetime):
             raise TypeError(f"as_of must be a datetime, got {type(self.as_of).__name__}")
         if self.models is not None:
-            from olist_fast.models import candidates
+            from olist_fast.models import candidates, extra_candidates
 
-            known = {c.name for c in candidates()}
+            known = {c.name for c in candidates() + extra_candidates()}
             bad = [m for m in self.models if m not in known]
             if bad:
                 raise ValueError(

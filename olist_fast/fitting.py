@@ -49,8 +49,12 @@ class FittedModel:
         return self.calibration(self.score(self.encoding.transform(snapshot)))
 
     def expected_spend(self, snapshot: pl.DataFrame) -> np.ndarray:
+        return self.spend_of(self.encoding.transform(snapshot))
+
+    def spend_of(self, X: np.ndarray) -> np.ndarray:
+        """Expected spend if the customer buys, from an encoded matrix."""
         with openmp_limited():
-            pred = self.spend.predict(self.encoding.transform(snapshot))
+            pred = self.spend.predict(X)
         return np.maximum(np.expm1(pred), 0.0)
 
     def save(self, folder: Path) -> list[Path]:
@@ -110,14 +114,15 @@ def fit_spend(ts: TrainingSet, *, seed: int) -> Any:
         return make_spend_regressor(random_state=seed).fit(ts.X[buyers], np.log1p(ts.spend[buyers]))
 
 
-def fit_final(c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int) -> FittedModel:
+def fit_final(
+    c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int, spend: bool = True
+) -> FittedModel:
     """Fit the setup on a training set, calibrated (:func:`calibrate`), with the spend
-    model beside it."""
+    model beside it (``spend=False``: without, for a model that only measures drift)."""
     calibration = calibrate(c, ts, seed=seed)
     classifier = fit_setup(c, ts.X, ts.y, seed)
-    return FittedModel(
-        c.name, ts.encoding, classifier, calibration, fit_spend(ts, seed=seed), horizon_days
-    )
+    spend_model = fit_spend(ts, seed=seed) if spend else None
+    return FittedModel(c.name, ts.encoding, classifier, calibration, spend_model, horizon_days)
 
 
 def intercept_shift(prob: np.ndarray, observed: float) -> float:
@@ -134,42 +139,82 @@ def intercept_shift(prob: np.ndarray, observed: float) -> float:
     return (lo + hi) / 2
 
 
+DRIFT_MIN_BUYERS = 30
+"""A labelled window counts towards the drift trend with at least this many buyers."""
+DRIFT_MIN_WINDOWS = 3
+
+
 @dataclass(frozen=True)
 class Drift:
-    """How far a calibrated model of the previous window missed its own next window: the
-    log-odds shift that would have made its expected buyers equal the observed ones."""
+    """How the buying rate moves from window to window, beyond what the model explains.
 
-    window: datetime
-    expected: float
-    observed: int
+    For each older labelled window j the model's expected buyers are compared with the
+    observed ones: log(observed / expected) = r_j. The calibration window has r = 0 by
+    construction; a growing shop shows r_j falling the further back j lies. A straight
+    line through the r_j (weighted by buyers) is extended one window forward, to the
+    window being scored, and the calibration's log-odds are shifted to expect that many
+    more (or fewer) buyers there."""
+
+    windows: tuple[datetime, ...]
+    buyers: tuple[int, ...]
+    log_ratios: tuple[float, ...]
+    per_window: float
+    """The trend's slope: change of log(observed / expected) per window forward."""
+    expected_ratio: float
+    """exp(trend at the scored window): expected buyers are multiplied by this."""
     shift: float
 
     def as_dict(self) -> dict:
-        return {"window": self.window.isoformat(), "expected_buyers": self.expected,
-                "observed_buyers": self.observed, "log_odds_shift": self.shift}  # fmt: skip
+        return {
+            "windows": [w.isoformat() for w in self.windows],
+            "buyers": list(self.buyers),
+            "log_observed_over_expected": list(self.log_ratios),
+            "trend_per_window": self.per_window,
+            "expected_buyers_factor": self.expected_ratio,
+            "log_odds_shift": self.shift,
+        }
 
 
-def measure_drift(reference: FittedModel, snaps: Snapshots, j: int) -> Drift:
-    """The drift of ``reference`` (fitted for window ``j``) on snapshot ``j``'s labels."""
-    p = reference.propensity(snaps[j])
-    observed = int(snaps.labels(j).sum())
-    return Drift(snaps.protocol.date(j), float(p.sum()), observed, intercept_shift(p, observed))
+def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | None:
+    """The rate trend of ``model`` (fitted for window ``target``) over the older labelled
+    windows, extended to ``target``; None with fewer than ``DRIFT_MIN_WINDOWS`` windows
+    of ``DRIFT_MIN_BUYERS`` buyers."""
+    p = snaps.protocol
+    rows = []
+    for j in range(target + 1, p.depth + 1):
+        y = snaps.labels(j)
+        if y.sum() >= DRIFT_MIN_BUYERS:
+            rows.append(
+                (j, int(y.sum()), float(np.log(y.sum() / model.propensity(snaps[j]).sum())))
+            )
+    if len(rows) < DRIFT_MIN_WINDOWS:
+        return None
+    js, buyers, logr = (np.array(v) for v in zip(*rows, strict=True))
+    slope, intercept = np.polyfit(js, logr, 1, w=np.sqrt(buyers))
+    ratio = float(np.exp(intercept + slope * target))
+    prob = model.propensity(snaps[target])
+    return Drift(
+        windows=tuple(p.date(int(j)) for j in js),
+        buyers=tuple(int(b) for b in buyers),
+        log_ratios=tuple(float(r) for r in logr),
+        per_window=float(-slope),
+        expected_ratio=ratio,
+        shift=intercept_shift(prob, prob.sum() * ratio),
+    )
 
 
 def with_drift(model: FittedModel, drift: Drift | None) -> FittedModel:
-    """The model with its calibration moved by the drift measured one window earlier.
-
-    The buying rate of a growing shop rises from window to window; a model calibrated on
-    its latest training window then expects too few buyers in the next one. The miss of
-    the previous model on its next window (the latest one with labels) is carried over."""
+    """The model with its calibration's log-odds shifted by the drift (none: as it is)."""
     if drift is None:
         return model
     cal = replace(model.calibration, b=model.calibration.b + drift.shift)
     return replace(model, calibration=cal)
 
 
-def fit_window(c: Candidate, snaps: Snapshots, test: int, *, seed: int) -> FittedModel:
+def fit_window(
+    c: Candidate, snaps: Snapshots, test: int, *, seed: int, spend: bool = True
+) -> FittedModel:
     """The setup fitted and calibrated for window ``test`` (trained on the snapshots
     before it), without drift."""
     ts = training_set(snaps, test, seed=seed)
-    return fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
+    return fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days, spend=spend)

@@ -140,8 +140,8 @@ def with_smote(
 def make_spend_regressor(*, random_state: int) -> HistGradientBoostingRegressor:
     """E[log1p(spend) | buys]: small and regularised, for a few hundred buyers."""
     return HistGradientBoostingRegressor(
-        max_iter=150,
-        learning_rate=0.05,
+        max_iter=60,
+        learning_rate=0.12,
         max_leaf_nodes=7,
         min_samples_leaf=20,
         l2_regularization=5.0,
@@ -248,13 +248,7 @@ def _build_blend(y: np.ndarray, s: int) -> Any:
     return make_blend(balanced=not Imbalance.of(y).balanced, random_state=s)
 
 
-SIMPLICITY_ORDER = (
-    "logistic",
-    "logistic+smote",
-    "xgboost",
-    "random_forest",
-    "logistic+random_forest",
-)
+SIMPLICITY_ORDER = ("logistic", "logistic+smote", "random_forest", "logistic+random_forest")
 """The compared setups from simple to complex: the selection rule prefers the earlier."""
 
 
@@ -264,11 +258,17 @@ def candidates(*, smote: bool = True) -> list[Candidate]:
     pool = [
         Candidate("logistic", "logistic", False, _build_logistic),
         Candidate("logistic+smote", "logistic", True, _build_logistic_smote),
-        Candidate("xgboost", "xgboost", False, _build_xgboost),
         Candidate("random_forest", "random_forest", False, _build_random_forest),
         Candidate("logistic+random_forest", "blend", False, _build_blend),
     ]
     return [c for c in pool if smote or not c.smote]
+
+
+def extra_candidates() -> list[Candidate]:
+    """Setups available by name (``train --setup``, ``RunConfig(models=...)``) but not
+    compared by default: boosted trees never beat the logistic regression on realistic
+    data here by more than the fold noise, and cost the most to fit (README)."""
+    return [Candidate("xgboost", "xgboost", False, _build_xgboost)]
 
 
 def notebook_candidates() -> list[Candidate]:
@@ -290,10 +290,10 @@ def notebook_candidates() -> list[Candidate]:
 
 
 def candidate(name: str) -> Candidate:
-    for c in candidates() + notebook_candidates():
+    for c in candidates() + extra_candidates() + notebook_candidates():
         if c.name == name:
             return c
-    known = ", ".join(c.name for c in candidates())
+    known = ", ".join(c.name for c in candidates() + extra_candidates())
     raise ValueError(f"unknown model setup {name!r}; expected one of {known}")
 
 

@@ -131,8 +131,9 @@ def generated_truth(data_dir: Path, horizon_days: int, seed: int) -> Truth | Non
 
 def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
     """The ranked score table of a snapshot: one row per customer, best first."""
-    p = model.propensity(snapshot)
-    spend = model.expected_spend(snapshot)
+    X = model.encoding.transform(snapshot)
+    p = model.calibration(model.score(X))
+    spend = model.spend_of(X)
     df = pl.DataFrame(
         {
             "customer_unique_id": snapshot["customer_unique_id"],
@@ -240,7 +241,7 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
                              compare=config.compare, truth=truth),
     )  # fmt: skip
     final, drift = timer.run(
-        "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed, reference=bt.model)
+        "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
     )
     scores = timer.run("score", lambda: score_customers(final, snaps[0]))
     metrics = run_metrics(protocol, snaps, selection, bt, drift)
@@ -251,18 +252,21 @@ def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any)
 
 
 def fit_final_model(
-    chosen: Candidate, snaps: Snapshots, *, seed: int, reference: FittedModel | None = None
-) -> tuple[FittedModel, Drift]:
+    chosen: Candidate, snaps: Snapshots, *, seed: int
+) -> tuple[FittedModel, Drift | None]:
     """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
-    its calibration moved by the drift of the previous window's model on snapshot 1
-    (``reference``: the backtest's model, refitted here when not given)."""
-    reference = reference or fit_window(chosen, snaps, 1, seed=seed)
-    drift = measure_drift(reference, snaps, 1)
-    return with_drift(fit_window(chosen, snaps, 0, seed=seed), drift), drift
+    its calibration moved by the rate trend of the older windows (:class:`Drift`)."""
+    model = fit_window(chosen, snaps, 0, seed=seed)
+    drift = measure_drift(model, snaps, 0)
+    return with_drift(model, drift), drift
 
 
 def run_metrics(
-    protocol: Protocol, snaps: Snapshots, selection: Selection, bt: Backtest, drift: Drift
+    protocol: Protocol,
+    snaps: Snapshots,
+    selection: Selection,
+    bt: Backtest,
+    drift: Drift | None,
 ) -> dict:
     """``metrics.json``: the protocol, the fold table and choice, the backtest."""
     return _finite(
@@ -276,7 +280,7 @@ def run_metrics(
                 ).as_dict()
             },
             "chosen_setup": selection.chosen.name,
-            "final_calibration_drift": drift.as_dict(),
+            "final_calibration_drift": drift.as_dict() if drift else None,
             "selection": selection.as_dict(),
             "backtest": bt.as_dict(),
         }

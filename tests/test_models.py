@@ -15,6 +15,7 @@ from olist_fast.models import (
     Imbalance,
     candidate,
     candidates,
+    extra_candidates,
     fit_setup,
     load_model,
     make_random_forest,
@@ -82,14 +83,14 @@ def test_smote_setup_never_shrinks_a_class() -> None:
 def test_setups_are_named_once_simplest_first() -> None:
     names = [c.name for c in candidates()]
     assert names == list(SIMPLICITY_ORDER)
-    assert names == ["logistic", "logistic+smote", "xgboost", "random_forest",
-                     "logistic+random_forest"]  # fmt: skip
+    assert names == ["logistic", "logistic+smote", "random_forest", "logistic+random_forest"]
+    assert candidate("xgboost").name == "xgboost"  # by name, not compared by default
     assert "logistic+smote" not in [c.name for c in candidates(smote=False)]
     with pytest.raises(ValueError, match="unknown model setup 'svm'"):
         candidate("svm")
 
 
-@pytest.mark.parametrize("name", [c.name for c in candidates()])
+@pytest.mark.parametrize("name", [c.name for c in candidates() + extra_candidates()])
 @pytest.mark.parametrize("rate", [0.01, 0.3])
 def test_every_setup_fits_saves_loads_and_predicts_the_same(
     name: str, rate: float, tmp_path: Path
@@ -109,3 +110,12 @@ def test_xgboost_stops_early_on_noise() -> None:
     model = fit_setup(candidate("xgboost"), X, y, 0)
     assert model.n_estimators < MAX_TREES
     assert make_xgboost(pos_weight=1.0, random_state=0).n_estimators == MAX_TREES
+
+
+def test_the_blend_is_the_mean_of_its_parts() -> None:
+    """Selection scores the blend from its parts' fits instead of fitting it again."""
+    X, y = data(3_000, 0.05, seed=4)
+    parts = [predict_score(fit_setup(candidate(n), X, y, 0), X)
+             for n in ("logistic", "random_forest")]  # fmt: skip
+    blend = predict_score(fit_setup(candidate("logistic+random_forest"), X, y, 0), X)
+    assert np.allclose(blend, (parts[0] + parts[1]) / 2, rtol=0, atol=1e-12)
