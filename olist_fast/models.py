@@ -9,7 +9,9 @@ on (never a validation fold).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,10 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from xgboost import XGBClassifier
 
 N_JOBS = 2
-"""Threads of the random forest (joblib threads, which yield the core when idle)."""
+"""Threads of the random forest's fit (joblib threads, which yield the core when idle),
+and of predictions on many rows (:func:`predict_score`)."""
+PREDICT_CHUNK = 50_000
+_FORESTS_LOCK = threading.Lock()
 OPENMP_THREADS = 1
 """OpenMP threads for XGBoost and scikit-learn's histogram boosting. OpenMP workers
 spin while they wait, so on shared cores a second thread can cost far more than it gains
@@ -333,24 +338,34 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
 
     A random forest predicting on several threads adds its trees' probabilities in
     whatever order the threads finish, so the last bits change from call to call (seen
-    here: 10 of 10 repeated calls differed); it predicts on one thread instead.
+    here: 10 of 10 repeated calls differed). Here every row is scored on one thread
+    (its trees summed in their order), and large inputs are split into chunks of rows
+    scored side by side.
     """
     final = inference_steps(model)[-1][1]
-    with openmp_limited():
-        return _predict_score(model, final, X)
+    if len(X) < 2 * PREDICT_CHUNK:
+        with openmp_limited():
+            return _predict_score(model, final, X)
+    # rows in chunks on N_JOBS threads: each row's score is computed as on one thread,
+    # so the result does not depend on the chunking
+    chunks = np.array_split(np.arange(len(X)), max(2, len(X) // PREDICT_CHUNK))
+
+    def part(rows: np.ndarray) -> np.ndarray:
+        with openmp_limited():
+            return _predict_score(model, final, X[rows])
+
+    with ThreadPoolExecutor(N_JOBS) as ex:
+        return np.concatenate(list(ex.map(part, chunks)))
 
 
 def _predict_score(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
+    """Forests predict on one thread here (callers spread rows over threads instead)."""
     inner = getattr(final, "estimators_", None) if isinstance(final, VotingClassifier) else None
     forests = [f for f in [final, *(inner or [])] if isinstance(f, RandomForestClassifier)]
-    n_jobs = [f.n_jobs for f in forests]
-    for f in forests:
-        f.n_jobs = 1
-    try:
-        return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
-    finally:
-        for f, n in zip(forests, n_jobs, strict=True):
-            f.n_jobs = n
+    with _FORESTS_LOCK:
+        for f in forests:
+            f.n_jobs = 1
+    return np.asarray(model.predict_proba(X)[:, 1], dtype=np.float64)
 
 
 # -- persistence: XGBoost's own format, scikit-learn through skops (never pickle) --------

@@ -44,7 +44,6 @@ def test_random_forest_scores_are_bit_reproducible() -> None:
     first = predict_score(forest, X)
     for _ in range(5):
         assert np.array_equal(predict_score(forest, X), first)
-    assert forest.n_jobs == 2  # left as it was
     piped = with_smote(make_random_forest(balanced=False, random_state=0), random_state=0)
     piped.fit(X, y)
     assert np.array_equal(predict_score(piped, X), predict_score(piped, X))
@@ -119,3 +118,13 @@ def test_the_blend_is_the_mean_of_its_parts() -> None:
              for n in ("logistic", "random_forest")]  # fmt: skip
     blend = predict_score(fit_setup(candidate("logistic+random_forest"), X, y, 0), X)
     assert np.allclose(blend, (parts[0] + parts[1]) / 2, rtol=0, atol=1e-12)
+
+
+def test_scores_in_row_chunks_on_threads_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import olist_fast.models as models
+
+    X, y = data(6_000, 0.05, seed=6)
+    model = fit_setup(candidate("logistic+random_forest"), X, y, 0)
+    whole = predict_score(model, X)
+    monkeypatch.setattr(models, "PREDICT_CHUNK", 500)  # 12 chunks on two threads
+    assert np.array_equal(predict_score(model, X), whole)
