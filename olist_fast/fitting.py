@@ -150,7 +150,7 @@ def intercept_shift(prob: np.ndarray, observed: float) -> float:
 DRIFT_MIN_BUYERS = 30
 """A labelled window counts towards the drift trend with at least this many buyers."""
 DRIFT_MIN_WINDOWS = 3
-DRIFT_ROWS = 100_000
+DRIFT_ROWS = 25_000
 """Expected buyers of a window are estimated on at most this many of its customers
 (a fixed random sample, the sum scaled up: a relative error near 1 / sqrt(rows),
 far below the count noise of the observed buyers)."""
@@ -168,9 +168,10 @@ def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
 class Drift:
     """How the buying rate moves from window to window, beyond what the model explains.
 
-    For each older labelled window j the model's expected buyers are compared with the
-    observed ones: log(observed / expected) = r_j. The calibration window has r = 0 by
-    construction; a growing shop shows r_j falling the further back j lies. A straight
+    For each labelled window j older than the model's training snapshots, its expected
+    buyers are compared with the observed ones: log(observed / expected) = r_j. The
+    calibration window has r = 0 by construction; a growing shop shows r_j falling the
+    further back j lies. A straight
     line through the r_j (weighted by buyers) is extended one window forward, to the
     window being scored, and the calibration's log-odds are shifted to expect that many
     more (or fewer) buyers there."""
@@ -200,8 +201,11 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     windows, extended to ``target``; None with fewer than ``DRIFT_MIN_WINDOWS`` windows
     of ``DRIFT_MIN_BUYERS`` buyers."""
     p = snaps.protocol
-    rows = []
-    for j in range(target + 1, p.depth + 1):
+    anchor = target + 1  # the calibration window: observed = expected by construction
+    rows = [(anchor, int(snaps.labels(anchor).sum()), 0.0)]
+    # windows the model was not trained on (older than its training snapshots): a model's
+    # own training rows score higher than new customers would, so they are left out
+    for j in range(target + 1 + p.train_snapshots, p.depth + 1):
         y = snaps.labels(j)
         if y.sum() >= DRIFT_MIN_BUYERS:
             rows.append(
