@@ -150,6 +150,10 @@ def intercept_shift(prob: np.ndarray, observed: float) -> float:
 DRIFT_MIN_BUYERS = 30
 """A labelled window counts towards the drift trend with at least this many buyers."""
 DRIFT_MIN_WINDOWS = 3
+"""Points the trend needs, the calibration window included."""
+DRIFT_MAX_FACTOR = 1.5
+"""The trend never moves expected buyers by more than this factor either way (a line
+through a few noisy windows can point anywhere); ``Drift.clamped`` says when it did."""
 DRIFT_ROWS = 25_000
 """Expected buyers of a window are estimated on at most this many of its customers
 (a fixed random sample, the sum scaled up: a relative error near 1 / sqrt(rows),
@@ -170,8 +174,9 @@ class Drift:
 
     For each labelled window j older than the model's training snapshots, its expected
     buyers are compared with the observed ones: log(observed / expected) = r_j. The
-    calibration window has r = 0 by construction; a growing shop shows r_j falling the
-    further back j lies. A straight
+    calibration window counts as r = 0 (Platt matched the expected to the observed buyers
+    there, on cross-fitted scores); a growing shop shows r_j falling the further back j
+    lies. A straight
     line through the r_j (weighted by buyers) is extended one window forward, to the
     window being scored, and the calibration's log-odds are shifted to expect that many
     more (or fewer) buyers there."""
@@ -182,8 +187,10 @@ class Drift:
     per_window: float
     """The trend's slope: change of log(observed / expected) per window forward."""
     expected_ratio: float
-    """exp(trend at the scored window): expected buyers are multiplied by this."""
+    """exp(trend at the scored window), within the clamp: expected buyers are multiplied
+    by this."""
     shift: float
+    clamped: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -193,6 +200,7 @@ class Drift:
             "trend_per_window": self.per_window,
             "expected_buyers_factor": self.expected_ratio,
             "log_odds_shift": self.shift,
+            "clamped": self.clamped,
         }
 
 
@@ -205,8 +213,8 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     rows = [(anchor, int(snaps.labels(anchor).sum()), 0.0)]
     # windows the model was not trained on (older than its training snapshots): a model's
     # own training rows score higher than new customers would, so they are left out
-    for j in range(target + 1 + p.train_snapshots, p.depth + 1):
-        y = snaps.labels(j)
+    for j in p.drift_indices(target):
+        y = snaps.labels(j) if j <= p.depth else np.zeros(0)
         if y.sum() >= DRIFT_MIN_BUYERS:
             rows.append(
                 (j, int(y.sum()), float(np.log(y.sum() / expected_buyers(model, snaps[j]))))
@@ -215,7 +223,8 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         return None
     js, buyers, logr = (np.array(v) for v in zip(*rows, strict=True))
     slope, intercept = np.polyfit(js, logr, 1, w=np.sqrt(buyers))
-    ratio = float(np.exp(intercept + slope * target))
+    raw = float(np.exp(intercept + slope * target))
+    ratio = min(max(raw, 1 / DRIFT_MAX_FACTOR), DRIFT_MAX_FACTOR)
     scored = snaps[target]
     if scored.height > DRIFT_ROWS:
         keep = np.random.default_rng(0).choice(scored.height, DRIFT_ROWS, replace=False)
@@ -228,6 +237,7 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         per_window=float(-slope),
         expected_ratio=ratio,
         shift=intercept_shift(prob, prob.sum() * ratio),
+        clamped=ratio != raw,
     )
 
 

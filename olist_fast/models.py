@@ -53,8 +53,8 @@ EARLY_STOP_ROUNDS = 30
 
 def fill_missing() -> FunctionTransformer:
     """NaN -> 0. After scaling that is mean imputation; the encoding already carries a
-    missing-indicator for every feature that can be empty. (SimpleImputer measured
-    0.3-0.6 s per fit here, this ~0.01 s.)"""
+    missing-indicator for every feature that can be empty. (Far cheaper per fit than
+    SimpleImputer.)"""
     return FunctionTransformer(np.nan_to_num, feature_names_out="one-to-one")
 
 
@@ -269,10 +269,16 @@ def candidates(*, smote: bool = True) -> list[Candidate]:
     return [c for c in pool if smote or not c.smote]
 
 
+def all_setups() -> list[Candidate]:
+    """Every setup that can be named, simplest first (XGBoost between the logistic
+    regressions and the forest)."""
+    pool = candidates()
+    return [*pool[:2], *extra_candidates(), *pool[2:]]
+
+
 def extra_candidates() -> list[Candidate]:
     """Setups available by name (``train --setup``, ``RunConfig(models=...)``) but not
-    compared by default: boosted trees never beat the logistic regression on realistic
-    data here by more than the fold noise, and cost the most to fit (README)."""
+    compared by default (README, "The job": why)."""
     return [Candidate("xgboost", "xgboost", False, _build_xgboost)]
 
 
@@ -337,8 +343,8 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
     """The positive-class score of a fitted classifier, bit-reproducible.
 
     A random forest predicting on several threads adds its trees' probabilities in
-    whatever order the threads finish, so the last bits change from call to call (seen
-    here: 10 of 10 repeated calls differed). Here every row is scored on one thread
+    whatever order the threads finish, so the last bits change from call to call. Here
+    every row is scored on one thread
     (its trees summed in their order), and large inputs are split into chunks of rows
     scored side by side.
     """
@@ -359,7 +365,9 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
 
 
 def _predict_score(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
-    """Forests predict on one thread here (callers spread rows over threads instead)."""
+    """Forests predict on one thread here (callers spread rows over threads instead); a
+    forest's ``n_jobs`` stays 1 after its first prediction (restoring it while another
+    thread predicts would race)."""
     inner = getattr(final, "estimators_", None) if isinstance(final, VotingClassifier) else None
     forests = [f for f in [final, *(inner or [])] if isinstance(f, RandomForestClassifier)]
     with _FORESTS_LOCK:

@@ -16,8 +16,8 @@ import math
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,22 @@ from olist_fast.config import RunConfig
 from olist_fast.data import resolve_data_dir
 from olist_fast.features import build_snapshots
 from olist_fast.fitting import Drift, FittedModel, fit_window, measure_drift, with_drift
-from olist_fast.io import atomic_dir, atomic_path, preferred_engine, scan_olist, table_path
-from olist_fast.models import Candidate, Imbalance, candidate, candidates, inference_steps
+from olist_fast.io import (
+    OlistDataError,
+    atomic_dir,
+    atomic_path,
+    preferred_engine,
+    scan_olist,
+    table_path,
+)
+from olist_fast.models import (
+    Candidate,
+    Imbalance,
+    all_setups,
+    candidate,
+    candidates,
+    inference_steps,
+)
 from olist_fast.protocol import (
     Protocol,
     Snapshots,
@@ -50,6 +64,7 @@ SCORE_COLUMNS = (
     "expected_spend",
     "expected_value",
 )
+MAX_DATA_GAP = timedelta(days=7)
 Say = Callable[[str], None]
 
 
@@ -91,26 +106,39 @@ def read_source(data: Path | None, as_of: datetime | None, say: Say) -> Source:
 
 
 def make_snapshots(source: Source, protocol: Protocol, *, score: bool = True) -> Snapshots:
-    """Every snapshot of the protocol; a one-line error when the backtest or the final fit
-    (whose calibration drift is measured by the backtest's model) lacks buyers or
-    non-buyers."""
+    """Every snapshot of the protocol; a one-line error when the data ends more than
+    ``MAX_DATA_GAP`` before ``as_of`` (the backtest's labels would be cut short; data
+    that ends just before ``as_of`` is the usual case of scoring "now"), or when the
+    backtest or the final fit lacks buyers or non-buyers."""
+    from olist_fast.features.labels import latest_purchase
+
+    last = latest_purchase(source.tables["orders"]).collect().item()
+    if last is None or last < protocol.as_of - MAX_DATA_GAP:
+        raise OlistDataError(
+            f"--as-of {protocol.as_of:%Y-%m-%d} is more than {MAX_DATA_GAP.days} days after "
+            f"the last purchase in the data ({last or 'none'}): the latest labels would be "
+            "incomplete; choose an --as-of within the data (the default is the end of its "
+            "healthy period)"
+        )
     snaps = build_protocol_snapshots(
         source.tables, protocol, score=score, engine=preferred_engine(source.data_dir)
     )
     require(snaps, "backtest test", [1])
     require(snaps, "backtest training", protocol.train_indices(1))
+    require(snaps, "backtest calibration", [2])
     require(snaps, "final training", protocol.train_indices(0))
     return snaps
 
 
 def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candidate]:
-    """The setups to compare, simplest first. SMOTE enters only when the final training
-    set is imbalanced enough for it (:class:`olist_fast.models.Imbalance`)."""
-    y = np.concatenate([snaps.labels(j) for j in snaps.protocol.train_indices(0)])
-    pool = candidates(smote=Imbalance.of(y).smote_possible)
+    """The setups to compare, simplest first. SMOTE enters only when the training set of
+    the backtest (labels before A-H: the test window decides nothing) is imbalanced
+    enough for it (:class:`olist_fast.models.Imbalance`). ``models`` names the setups to
+    compare instead (any of :func:`olist_fast.models.all_setups`)."""
     if models is not None:
-        pool = [c for c in pool if c.name in models] or [candidate(m) for m in models]
-    return pool
+        return [c for c in all_setups() if c.name in models]
+    y = np.concatenate([snaps.labels(j) for j in snaps.protocol.train_indices(1)])
+    return candidates(smote=Imbalance.of(y).smote_possible)
 
 
 def generated_truth(data_dir: Path, horizon_days: int, seed: int) -> Truth | None:
@@ -360,8 +388,6 @@ def train(
                        horizon_days=horizon_days, seed=seed, folds=folds)  # fmt: skip
     source = read_source(config.data, config.as_of, say)
     protocol = config.protocol(source.as_of)
-    if setup is not None:
-        protocol = replace(protocol, folds=0)  # nothing to choose: no fold snapshots
     snaps = make_snapshots(source, protocol, score=False)
     if setup is None:
         chosen = select_setup(setup_pool(snaps, None), snaps, seed=seed, say=say).chosen

@@ -14,11 +14,13 @@ exactly where snapshot j-1 begins. Nothing at or after A is read.
 * **final fit**: the split with "test" snapshot 0: trained on snapshots 1 .. T, it scores
   every customer at A.
 * **calibration**: Platt on cross-fitted scores of the split's most recent training
-  snapshot (:mod:`olist_fast.fitting`).
+  snapshot, moved by the buying-rate trend of the ``drift_windows`` windows older than
+  the training snapshots (:mod:`olist_fast.fitting`).
 
-A split is usable when its test snapshot and its stacked training rows each hold at least
-``MIN_BUYERS`` buyers and as many non-buyers. Unusable folds are dropped (the caller says
-so); an unusable backtest or final split is a one-line :class:`OlistDataError`.
+A split is usable when its test snapshot, its stacked training rows and its calibration
+snapshot each hold at least ``MIN_BUYERS`` buyers and as many non-buyers. Unusable folds
+are dropped (the caller says so); an unusable backtest or final split is a one-line
+:class:`OlistDataError`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Protocol:
     horizon_days: int = 90
     folds: int = 3
     train_snapshots: int = 2
+    drift_windows: int = 3
+    """Older windows the calibration's rate trend is measured on (beyond the training
+    snapshots), the same number for the backtest and the final model."""
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
@@ -58,9 +63,15 @@ class Protocol:
 
     @property
     def depth(self) -> int:
-        """The oldest snapshot the protocol reads (the last training snapshot of the last
-        fold)."""
-        return 1 + self.folds + self.train_snapshots
+        """The oldest snapshot the protocol reads: the last training snapshot of the last
+        fold, or the backtest's oldest drift window, whichever is older."""
+        return max(1 + self.folds + self.train_snapshots,
+                   1 + self.train_snapshots + self.drift_windows)  # fmt: skip
+
+    def drift_indices(self, target: int) -> list[int]:
+        """The windows the rate trend of the model for ``target`` is measured on."""
+        start = target + 1 + self.train_snapshots
+        return list(range(start, start + self.drift_windows))
 
     def date(self, j: int) -> datetime:
         return self.as_of - j * timedelta(days=self.horizon_days)
@@ -81,6 +92,7 @@ class Protocol:
             "horizon_days": self.horizon_days,
             "folds": self.folds,
             "train_snapshots": self.train_snapshots,
+            "drift_windows": self.drift_windows,
             "snapshots": {str(j): self.date(j).isoformat() for j in range(self.depth + 1)},
         }
 

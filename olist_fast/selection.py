@@ -27,6 +27,9 @@ from olist_fast.evaluate import auc_score
 from olist_fast.models import Candidate, fit_setup, predict_score
 from olist_fast.protocol import Snapshots, training_set, usable_folds
 
+MIN_GAIN = 0.002
+"""Mean AUC differences up to this are never worth a more complex setup."""
+
 
 @dataclass(frozen=True)
 class FoldResult:
@@ -88,7 +91,8 @@ class Selection:
     def as_dict(self) -> dict:
         return {
             "rule": "simplest setup whose mean fold AUC is within one standard error of the "
-            "best (the standard error of its fold-by-fold difference to the best)",
+            f"best (the standard error of its fold-by-fold difference to the best; at least "
+            f"{MIN_GAIN})",
             "simplicity_order": [c.name for c in self.pool],
             "folds": [f.as_dict() for f in self.folds],
             "mean_roc_auc": self.mean,
@@ -105,9 +109,13 @@ def one_standard_error_choice(
     pool: Sequence[Candidate], mean: dict[str, float], diff_se: dict[str, float]
 ) -> tuple[Candidate, str]:
     """The simplest setup (pool order) whose mean is at least the best mean minus the
-    standard error of its difference to the best."""
+    standard error of its difference to the best, or minus ``MIN_GAIN`` if that is more
+    (a setup that wins every fold by a hair has a tiny standard error, but no gain worth
+    its complexity)."""
     best = max(pool, key=lambda c: mean[c.name])
-    chosen = next(c for c in pool if mean[best.name] - mean[c.name] <= diff_se[c.name])
+    chosen = next(
+        c for c in pool if mean[best.name] - mean[c.name] <= max(diff_se[c.name], MIN_GAIN)
+    )
     gap = mean[best.name] - mean[chosen.name]
     reason = (
         f"best mean AUC {mean[best.name]:.4f} ({best.name}); {chosen.name} is the simplest "
