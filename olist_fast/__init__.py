@@ -23,6 +23,11 @@ _EXPORTS = {
     "data_health": "olist_fast.validate",
     "generate": "olist_fast.synth",
     "make_olist": "olist_fast.synth",
+    "simulate": "olist_fast.synth",
+    "load_simulation": "olist_fast.synth",
+    "truth_report": "olist_fast.truth",
+    "feature_ceiling": "olist_fast.truth",
+    "Protocol": "olist_fast.protocol",
     "run": "olist_fast.pipeline",
     "score": "olist_fast.pipeline",
     "train": "olist_fast.pipeline",
@@ -35,6 +40,7 @@ _EXPORTS = {
 __all__ = [
     "DataHealth",
     "OlistDataError",
+    "Protocol",
     "RunConfig",
     "ValidationReport",
     "__version__",
@@ -45,12 +51,16 @@ __all__ = [
     "compact_ids",
     "convert",
     "data_health",
+    "feature_ceiling",
     "generate",
+    "load_simulation",
     "make_olist",
     "run",
     "scan_olist",
     "score",
+    "simulate",
     "train",
+    "truth_report",
     "validate",
     "write_olist",
 ]
@@ -66,7 +76,9 @@ if TYPE_CHECKING:
     )
     from olist_fast.io import OlistDataError, convert, scan_olist
     from olist_fast.pipeline import run, score, train
-    from olist_fast.synth import generate, make_olist, write_olist
+    from olist_fast.protocol import Protocol
+    from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
+    from olist_fast.truth import feature_ceiling, truth_report
     from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
 
 
