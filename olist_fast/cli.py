@@ -281,7 +281,8 @@ def print_summary(result) -> None:
         typer.echo(f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
                    f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}")  # fmt: skip
     for d in bt["differences"]:
-        typer.echo(f"  {d['a'][:30]} minus {d['b'][:34]}: AUC {d['roc_auc_diff']:+.3f} "
+        b = "naive" if d["b"].startswith("baseline:naive") else d["b"]
+        typer.echo(f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "
                    f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
                    f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
                    f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%")  # fmt: skip
