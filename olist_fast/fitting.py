@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ class FittedModel:
     calibration: PlattCalibration
     spend: Any
     horizon_days: int
+    trained_windows: dict[int, tuple[int, float]] = field(default_factory=dict)
+    """Observed and cross-fitted expected buyers per training snapshot (not saved)."""
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """The classifier's uncalibrated score of an encoded matrix."""
@@ -92,7 +94,17 @@ class FittedModel:
         )
 
 
-def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> PlattCalibration:
+@dataclass(frozen=True)
+class Calibrated:
+    """A calibration and, per training snapshot, its observed and expected buyers from
+    the cross-fitted scores (weighted back to every non-buyer): the model's miss on the
+    windows it was trained on, measured without in-sample optimism."""
+
+    calibration: PlattCalibration
+    windows: dict[int, tuple[int, float]]
+
+
+def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
     """Platt calibration on the most recent training snapshot: every training row gets a
     score from a model that never saw its customer (``CALIBRATION_FOLDS`` folds grouped
     by customer), and the map is fitted on the rows of the latest snapshot only, weighted
@@ -112,7 +124,14 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> PlattCalibration:
         for (_, held_idx), s in zip(splits, ex.map(held_out_scores, splits), strict=True):
             oof[held_idx] = s
     rows = ts.latest
-    return PlattCalibration.fit(oof[rows], ts.y[rows], sample_weight=ts.weight[rows])
+    cal = PlattCalibration.fit(oof[rows], ts.y[rows], sample_weight=ts.weight[rows])
+    prob = cal(oof)
+    windows = {
+        int(j): (int(ts.y[ts.snapshot == j].sum()),
+                 float((ts.weight * prob)[ts.snapshot == j].sum()))
+        for j in np.unique(ts.snapshot)
+    }  # fmt: skip
+    return Calibrated(cal, windows)
 
 
 def fit_spend(ts: TrainingSet, *, seed: int) -> Any:
@@ -127,10 +146,11 @@ def fit_final(
 ) -> FittedModel:
     """Fit the setup on a training set, calibrated (:func:`calibrate`), with the spend
     model beside it (``spend=False``: without, for a model that only measures drift)."""
-    calibration = calibrate(c, ts, seed=seed)
+    cal = calibrate(c, ts, seed=seed)
     classifier = fit_setup(c, ts.X, ts.y, seed)
     spend_model = fit_spend(ts, seed=seed) if spend else None
-    return FittedModel(c.name, ts.encoding, classifier, calibration, spend_model, horizon_days)
+    return FittedModel(c.name, ts.encoding, classifier, cal.calibration, spend_model,
+                       horizon_days, cal.windows)  # fmt: skip
 
 
 def intercept_shift(prob: np.ndarray, observed: float) -> float:
@@ -209,10 +229,11 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     windows, extended to ``target``; None with fewer than ``DRIFT_MIN_WINDOWS`` windows
     of ``DRIFT_MIN_BUYERS`` buyers."""
     p = snaps.protocol
-    anchor = target + 1  # the calibration window: observed = expected by construction
-    rows = [(anchor, int(snaps.labels(anchor).sum()), 0.0)]
-    # windows the model was not trained on (older than its training snapshots): a model's
-    # own training rows score higher than new customers would, so they are left out
+    # the training windows, from cross-fitted scores (no in-sample optimism) ...
+    rows = [(j, obs, float(np.log(obs / exp)))
+            for j, (obs, exp) in sorted(model.trained_windows.items())
+            if obs >= DRIFT_MIN_BUYERS and exp > 0]  # fmt: skip
+    # ... and older windows the model was never trained on, scored by it
     for j in p.drift_indices(target):
         y = snaps.labels(j) if j <= p.depth else np.zeros(0)
         if y.sum() >= DRIFT_MIN_BUYERS:

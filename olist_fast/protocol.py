@@ -196,6 +196,8 @@ class TrainingSet:
     """1 for kept buyers, 1 / sampling rate for kept non-buyers."""
     latest: np.ndarray
     """True for rows of the most recent training snapshot (where calibration is fitted)."""
+    snapshot: np.ndarray
+    """The protocol index of each row's snapshot."""
     groups: np.ndarray
     """The customer of each row, as an integer (for grouped cross-fitting)."""
     spend: np.ndarray
@@ -225,6 +227,7 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
         y=y,
         weight=np.where(y == 1, 1.0, 1.0 / rate),
         latest=source == 0,
+        snapshot=np.asarray(idx)[source],
         groups=kept["customer_unique_id"].rank("dense").to_numpy(),
         spend=kept["future_spend"].to_numpy(),
         imbalance=imbalance,
