@@ -27,7 +27,7 @@ from olist_fast.evaluate import (
     ranking_report,
     spend_report,
 )
-from olist_fast.fitting import Drift, fit_window, measure_drift, with_drift
+from olist_fast.fitting import Drift, fit_final, measure_drift, with_drift
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
@@ -105,7 +105,7 @@ def run_backtest(
     ts = training_set(snaps, TEST, seed=seed)
     test = snaps[TEST]
     X, y = ts.encoding.transform(test), snaps.labels(TEST)
-    model = fit_window(chosen, snaps, TEST, seed=seed)
+    model = fit_final(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
     drift, notes = measure_drift(model, snaps, TEST), []
     if drift is None:
         notes.append("no drift correction in the backtest: too few older labelled windows")
@@ -140,7 +140,7 @@ def run_backtest(
         )  # fmt: skip
     buyers = y == 1
     actual = test["future_spend"].to_numpy()[buyers]
-    model_spend = model.expected_spend(test.filter(pl.Series(buyers)))
+    model_spend = model.spend_of(X[buyers])
     naive_spend = test["avg_order_value"].to_numpy()[buyers]
     return Backtest(
         test_date=snaps.protocol.date(TEST),

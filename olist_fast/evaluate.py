@@ -90,13 +90,6 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_auc_interval(
-    y: np.ndarray, score: np.ndarray, *, n_boot: int = 200, random_state: int = 0
-) -> tuple[float, float]:
-    """95 % percentile interval of ROC AUC over bootstrap resamples of the rows."""
-    return _interval(bootstrap_aucs(y, [score], n_boot=n_boot, random_state=random_state)[:, 0])
-
-
 @dataclass(frozen=True, kw_only=True)
 class Difference:
     """A paired comparison of two scores on the same rows: ``a`` minus ``b``."""

@@ -52,9 +52,6 @@ class FittedModel:
     def propensity(self, snapshot: pl.DataFrame) -> np.ndarray:
         return self.calibration(self.score(self.encoding.transform(snapshot)))
 
-    def expected_spend(self, snapshot: pl.DataFrame) -> np.ndarray:
-        return self.spend_of(self.encoding.transform(snapshot))
-
     def spend_of(self, X: np.ndarray) -> np.ndarray:
         """Expected spend if the customer buys, from an encoded matrix."""
         with openmp_limited():
@@ -180,12 +177,18 @@ DRIFT_ROWS = 25_000
 far below the count noise of the observed buyers)."""
 
 
+def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
+    """At most ``DRIFT_ROWS`` customers of a snapshot: a fixed random sample, in order."""
+    if snapshot.height <= DRIFT_ROWS:
+        return snapshot
+    keep = np.random.default_rng(0).choice(snapshot.height, DRIFT_ROWS, replace=False)
+    return snapshot[np.sort(keep)]
+
+
 def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
-    n = snapshot.height
-    if n <= DRIFT_ROWS:
-        return float(model.propensity(snapshot).sum())
-    rows = np.sort(np.random.default_rng(0).choice(n, DRIFT_ROWS, replace=False))
-    return float(model.propensity(snapshot[rows]).sum()) * n / DRIFT_ROWS
+    sample = drift_sample(snapshot)
+    total = float(model.propensity(sample).sum())
+    return total if sample is snapshot else total * snapshot.height / DRIFT_ROWS
 
 
 @dataclass(frozen=True)
@@ -246,11 +249,7 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     slope, intercept = np.polyfit(js, logr, 1, w=np.sqrt(buyers))
     raw = float(np.exp(intercept + slope * target))
     ratio = min(max(raw, 1 / DRIFT_MAX_FACTOR), DRIFT_MAX_FACTOR)
-    scored = snaps[target]
-    if scored.height > DRIFT_ROWS:
-        keep = np.random.default_rng(0).choice(scored.height, DRIFT_ROWS, replace=False)
-        scored = scored[np.sort(keep)]
-    prob = model.propensity(scored)
+    prob = model.propensity(drift_sample(snaps[target]))
     return Drift(
         windows=tuple(p.date(int(j)) for j in js),
         buyers=tuple(int(b) for b in buyers),
