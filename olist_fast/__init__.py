@@ -6,13 +6,25 @@ The public names are imported on first use, so ``olist-fast`` starts fast.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# a library logs and never prints: without a handler configured by the caller, nothing
+# is shown (not even warnings, which Python would otherwise print to stderr)
+logging.getLogger("olist_fast").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "DataHealth": "olist_fast.validate",
-    "OlistDataError": "olist_fast.io",
+    "FittedModel": "olist_fast.fitting",
+    "Integrity": "olist_fast.features.snapshot",
+    "OlistDataError": "olist_fast.errors",
+    "OlistError": "olist_fast.errors",
+    "OlistUsageError": "olist_fast.errors",
+    "RunResult": "olist_fast.pipeline",
+    "as_tables": "olist_fast.io",
+    "score_customers": "olist_fast.pipeline",
     "ValidationReport": "olist_fast.validate",
     "build_customer_grain": "olist_fast.features",
     "build_order_grain": "olist_fast.features",
@@ -39,11 +51,17 @@ _EXPORTS = {
 
 __all__ = [
     "DataHealth",
+    "FittedModel",
+    "Integrity",
     "OlistDataError",
+    "OlistError",
+    "OlistUsageError",
     "Protocol",
     "RunConfig",
+    "RunResult",
     "ValidationReport",
     "__version__",
+    "as_tables",
     "build_customer_grain",
     "build_order_grain",
     "build_snapshot",
@@ -58,6 +76,7 @@ __all__ = [
     "run",
     "scan_olist",
     "score",
+    "score_customers",
     "simulate",
     "train",
     "truth_report",
@@ -67,6 +86,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from olist_fast.config import RunConfig
+    from olist_fast.errors import OlistDataError, OlistError, OlistUsageError
     from olist_fast.features import (
         build_customer_grain,
         build_order_grain,
@@ -74,8 +94,10 @@ if TYPE_CHECKING:
         build_snapshots,
         compact_ids,
     )
-    from olist_fast.io import OlistDataError, convert, scan_olist
-    from olist_fast.pipeline import run, score, train
+    from olist_fast.features.snapshot import Integrity
+    from olist_fast.fitting import FittedModel
+    from olist_fast.io import as_tables, convert, scan_olist
+    from olist_fast.pipeline import RunResult, run, score, score_customers, train
     from olist_fast.protocol import Protocol
     from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
     from olist_fast.truth import feature_ceiling, truth_report
@@ -88,3 +110,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'olist_fast' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

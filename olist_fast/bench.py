@@ -30,6 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
+from olist_fast.errors import OlistUsageError
 from olist_fast.io import atomic_path, convert
 from olist_fast.schema import TABLES
 from olist_fast.synth import GENERATOR_VERSION
@@ -258,7 +259,7 @@ def bench(
     """Measure ``stages`` at each scale; optionally write the measurements as JSON."""
     bad = [s for s in stages if s not in STAGES]
     if bad:
-        raise ValueError(f"unknown stage {bad[0]!r}; expected one of {', '.join(STAGES)}")
+        raise OlistUsageError(f"unknown stage {bad[0]!r}; expected one of {', '.join(STAGES)}")
     cache = cache or default_cache()
     results: list[Measurement] = []
     for scale in scales:

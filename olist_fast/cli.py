@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -10,13 +11,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import click
 import polars as pl
 import typer
 from polars._typing import EngineType
 
 from olist_fast import __version__
-from olist_fast.data import resolve_data_dir
-from olist_fast.io import OlistDataError
+from olist_fast.data import ensure_demo_data, resolve_data_dir
+from olist_fast.errors import OlistError
 from olist_fast.validate import ValidationReport, validate
 
 app = typer.Typer(
@@ -43,14 +45,42 @@ def engine_type(engine: Engine) -> EngineType:
 
 
 DataOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--data",
-        help="Folder of Olist CSV or Parquet files. Default: ./datasets (the demo set is "
-        "generated there on first use).",
-        file_okay=False,
+        help="Folder or object-store URL (s3://, gs://, az://) of Olist CSV or Parquet "
+        "files. Default: $OLIST_FAST_DATA or ./datasets (`run` generates the demo set there "
+        "when it is empty).",
     ),
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Make the data-integrity warnings (duplicate keys, orders without a customer "
+        "or a purchase time) errors.",
+    ),
+]
+StorageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        help="KEY=VALUE for the object-store client (e.g. aws_endpoint_url=...); "
+        "repeatable. Credentials are also read from the usual environment variables.",
+    ),
+]
+
+
+def storage_options(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--storage-option {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
 
 
 def say(msg: str) -> None:
@@ -62,15 +92,69 @@ def fail(msg: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def guarded(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn known failures into one line on stderr and exit code 1."""
+    """Run ``fn`` and sort what fails into the user's problem or ours.
+
+    Exit 1, one line: bad input (:class:`~olist_fast.errors.OlistError`), values Polars
+    cannot parse or cast while reading the data (``validate`` names the row), and file
+    system errors. Exit 2: anything else is an internal error (a bug in olist-fast or a
+    library), said as such, with ``--debug`` for the traceback."""
     try:
         return fn()
-    except (OlistDataError, pl.exceptions.PolarsError, ValueError, OSError, RuntimeError) as exc:
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except (OlistError, OSError) as exc:
         if _state["debug"]:
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise fail(first) from None
+        raise fail(_first_line(exc)) from None
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
+        if _state["debug"]:
+            raise
+        raise fail(
+            f"{_first_line(exc)} (a value in the data could not be read: "
+            "`olist-fast validate` names the file and row)"
+        ) from None
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {_first_line(exc)} (a bug, not your data;"
+            " run again with --debug for the traceback, and please report it)",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+
+
+class _LineFormatter(logging.Formatter):
+    """Plain lines on stderr: progress as it is, warnings and errors prefixed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+
+
+def attach_log_handler() -> None:
+    """Show the library's progress and warnings (the ``olist_fast`` logger) on stderr.
+    The stream is looked up at each record, so a test runner's captured stderr works."""
+    logger = logging.getLogger("olist_fast")
+    for h in list(logger.handlers):
+        if getattr(h, "_olist_cli", False):
+            logger.removeHandler(h)
+
+    class _Stderr(logging.Handler):
+        _olist_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            typer.echo(self.format(record), err=True)
+
+    handler = _Stderr()
+    handler.setFormatter(_LineFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _version(value: bool) -> None:
@@ -89,6 +173,7 @@ def root(
 ) -> None:
     """Leak-free repeat-purchase propensity for the Olist Brazilian e-commerce data."""
     _state["debug"] = debug
+    attach_log_handler()
 
 
 @app.command()
@@ -151,7 +236,7 @@ def print_report(report: ValidationReport) -> None:
 @app.command("validate")
 def validate_cmd(data: DataOpt = None) -> None:
     """Check every file (format, columns, types, keys, joins) and summarise the data."""
-    path = guarded(lambda: resolve_data_dir(data, say=say))
+    path = guarded(lambda: resolve_data_dir(data))
     report = guarded(lambda: validate(path))
     print_report(report)
     if not report.ok:
@@ -173,7 +258,9 @@ def parse_as_of(text: str | None) -> datetime | None:
 
 @app.command()
 def features(
-    out: Annotated[Path, typer.Option("--out", help="Output file: .parquet or .csv.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Output file (.parquet or .csv): a path or a URL.")
+    ],
     data: DataOpt = None,
     as_of: Annotated[
         str | None,
@@ -192,18 +279,21 @@ def features(
             "Parquet (measured faster / leaner).",
         ),
     ] = Engine.auto,
+    strict: StrictOpt = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
     from olist_fast.features import build_snapshots
-    from olist_fast.io import preferred_engine, scan_olist, write_frame
+    from olist_fast.io import write_frame
+    from olist_fast.pipeline import open_tables
     from olist_fast.validate import data_health
 
-    if out.suffix.lower() not in (".parquet", ".csv"):
+    if not out.lower().endswith((".parquet", ".csv")):
         raise fail(f"{out}: unsupported output extension (expected .parquet or .csv)")
     when = parse_as_of(as_of)
-    path = guarded(lambda: resolve_data_dir(data, say=say))
+    options = storage_options(storage_option)
     t0 = time.perf_counter()
-    tables = guarded(lambda: scan_olist(path))
+    _, tables, preferred = guarded(lambda: open_tables(data, None, options))
     if when is None:
         when = guarded(lambda: data_health(tables["orders"]).healthy_end)
         say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
@@ -212,10 +302,11 @@ def features(
             tables,
             [when],
             horizon_days=horizon_days,
-            engine=preferred_engine(path) if engine == Engine.auto else engine_type(engine),
+            engine=preferred if engine == Engine.auto else engine_type(engine),
+            strict=strict,
         )[0]
     )
-    guarded(lambda: write_frame(snap, out))
+    guarded(lambda: write_frame(snap, out, storage_options=options))
     labels = "with labels" if "bought_again" in snap.columns else "no labels: window not covered"
     say(
         f"Wrote {snap.height:,} customers x {snap.width} columns ({labels}) to {out} "
@@ -228,10 +319,10 @@ def convert_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files.")],
     data: DataOpt = None,
 ) -> None:
-    """Write typed Parquet copies of the nine tables (faster to read, for large data)."""
+    """Write typed Parquet copies of the tables (faster to read, for large data)."""
     from olist_fast.io import convert
 
-    path = guarded(lambda: resolve_data_dir(data, say=say))
+    path = guarded(lambda: resolve_data_dir(data))
     t0 = time.perf_counter()
     written = guarded(lambda: convert(path, out))
     say(f"Wrote {len(written)} Parquet files to {out}/ in {time.perf_counter() - t0:.1f} s.")
@@ -329,18 +420,22 @@ def run(
             "run once, not every night).",
         ),
     ] = False,
+    strict: StrictOpt = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """The whole job: features, model choice, out-of-time backtest, scores, plots, models."""
     from olist_fast.config import RunConfig
     from olist_fast.pipeline import run as run_pipeline
 
     when = parse_as_of(as_of)
+    options = storage_options(storage_option)
+    source = data if data is not None else guarded(lambda: ensure_demo_data(say))
     config = guarded(
-        lambda: RunConfig(data=data, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
-                          folds=folds, compare=compare)
+        lambda: RunConfig(data=source, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
+                          folds=folds, compare=compare, strict=strict)
     )  # fmt: skip
     t0 = time.perf_counter()
-    result = guarded(lambda: run_pipeline(config, say=say))
+    result = guarded(lambda: run_pipeline(config, storage_options=options))
     print_summary(result)
     typer.echo(f"Done in {time.perf_counter() - t0:.1f} s.")
 
@@ -359,22 +454,26 @@ def train(
         typer.Option("--setup", help="Model setup; default: chosen on the folds, as run does."),
     ] = None,
     folds: FoldsOpt = 3,
+    strict: StrictOpt = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Choose and fit the model as of a date and save it (no backtest, no scores)."""
     from olist_fast.pipeline import train as train_model
 
     when = parse_as_of(as_of)
+    options = storage_options(storage_option)
     t0 = time.perf_counter()
     model = guarded(
         lambda: train_model(
             data=data,
             as_of=when,
             horizon_days=horizon_days,
-            out=out,
+            model_dir=out,
             seed=seed,
             setup=setup,
             folds=folds,
-            say=say,
+            strict=strict,
+            storage_options=options,
         )
     )
     typer.echo(f"Saved {model.setup} to {out}/ in {time.perf_counter() - t0:.1f} s.")
@@ -385,17 +484,24 @@ def score(
     model: Annotated[Path, typer.Option("--model", help="Model folder from train or run.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Score the customers as of this date.")],
     data: DataOpt = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the scores file.")] = Path(
-        "outputs"
-    ),
+    out: Annotated[
+        str, typer.Option("--out", help="Folder or URL for user_propensity_scores.csv.")
+    ] = "outputs",
+    strict: StrictOpt = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Score every customer as of a date with a saved model."""
     from olist_fast.pipeline import score as score_customers
 
     when = parse_as_of(as_of)
     assert when is not None
-    path = guarded(lambda: score_customers(model=model, data=data, as_of=when, out=out, say=say))
-    typer.echo(f"Wrote {path}.")
+    options = storage_options(storage_option)
+    table = guarded(
+        lambda: score_customers(
+            model, data=data, as_of=when, out=out, strict=strict, storage_options=options
+        )
+    )
+    typer.echo(f"Wrote {table.height:,} scores to {out.rstrip('/')}/user_propensity_scores.csv.")
 
 
 @app.command()

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from olist_fast.errors import OlistUsageError
 
 if TYPE_CHECKING:
     from olist_fast.protocol import Protocol
+
+
+def as_datetime(value: date | datetime, what: str = "as_of") -> datetime:
+    """A ``date`` as midnight of that day; a naive ``datetime`` as it is. Anything else,
+    or a datetime with a time zone (the Olist timestamps are naive local times), is refused."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise OlistUsageError(f"{what} must be a naive date or datetime, got {value!r}")
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise OlistUsageError(f"{what} must be a date or datetime, got {type(value).__name__}")
+
+
+def default_n_jobs() -> int:
+    """The threads the model stage uses by default: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,41 +42,72 @@ class RunConfig:
     ``folds`` and ``train_snapshots`` shape the protocol (:mod:`olist_fast.protocol`);
     ``compare`` adds the comparisons a user runs once, not every night: the other setups,
     the notebook approach, the unstacked check and, on generated data, the ceilings.
+    ``strict`` turns the data-integrity warnings (duplicate keys, orphan orders) into
+    errors. ``n_jobs`` is the threads of the model stage (None: the cores available).
     """
 
-    data: Path | None = None
+    data: Path | str | None = None
     as_of: datetime | None = None
     horizon_days: int = 90
-    out: Path = Path("outputs")
+    out: Path | str = Path("outputs")
     seed: int = 0
     n_boot: int = 200
     models: tuple[str, ...] | None = None
     folds: int = 3
     train_snapshots: int = 2
     compare: bool = False
+    strict: bool = False
+    n_jobs: int | None = None
 
     def __post_init__(self) -> None:
+        if (
+            self.data is not None
+            and not isinstance(self.data, Path)
+            and "://" not in str(self.data)
+        ):
+            object.__setattr__(self, "data", Path(self.data))
+        if not isinstance(self.out, Path) and "://" not in str(self.out):
+            object.__setattr__(self, "out", Path(self.out))
+        if self.as_of is not None:
+            object.__setattr__(self, "as_of", as_datetime(self.as_of))
+        if self.models is not None:
+            object.__setattr__(self, "models", tuple(self.models))
+        if self.n_jobs is not None and self.n_jobs < 1:
+            raise OlistUsageError(f"n_jobs must be >= 1, got {self.n_jobs}")
         if self.horizon_days < 1:
-            raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days}")
+            raise OlistUsageError(f"horizon_days must be >= 1, got {self.horizon_days}")
         if not 0 <= self.folds <= 12:
-            raise ValueError(f"folds must be between 0 and 12, got {self.folds}")
+            raise OlistUsageError(f"folds must be between 0 and 12, got {self.folds}")
         if not 1 <= self.train_snapshots <= 12:
-            raise ValueError(
+            raise OlistUsageError(
                 f"train_snapshots must be between 1 and 12, got {self.train_snapshots}"
             )
         if self.n_boot < 10:
-            raise ValueError(f"n_boot must be >= 10, got {self.n_boot}")
-        if self.as_of is not None and not isinstance(self.as_of, datetime):
-            raise TypeError(f"as_of must be a datetime, got {type(self.as_of).__name__}")
+            raise OlistUsageError(f"n_boot must be >= 10, got {self.n_boot}")
         if self.models is not None:
             from olist_fast.models import candidates, extra_candidates
 
             known = {c.name for c in candidates() + extra_candidates()}
             bad = [m for m in self.models if m not in known]
             if bad:
-                raise ValueError(
+                raise OlistUsageError(
                     f"unknown model setup {bad[0]!r}; expected one of {', '.join(sorted(known))}"
                 )
+
+    @classmethod
+    def merged(cls, config: RunConfig | None, overrides: dict[str, Any]) -> RunConfig:
+        """``config`` with ``overrides`` applied (validated again); unknown names refused."""
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise OlistUsageError(
+                f"unknown setting {bad[0]!r}; expected one of {', '.join(sorted(known))}"
+            )
+        return replace(config, **overrides) if config is not None else cls(**overrides)
+
+    @property
+    def threads(self) -> int:
+        return self.n_jobs or default_n_jobs()
 
     def protocol(self, as_of: datetime) -> Protocol:
         """The snapshot dates and their roles for a resolved ``as_of``."""

@@ -1,4 +1,4 @@
-"""Where the data lives by default, and the demo set made on first use."""
+"""Where the data lives by default, and the demo set the CLI makes on first use."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from olist_fast.schema import TABLES
+from olist_fast.errors import OlistDataError
+from olist_fast.io import Location, is_url
+from olist_fast.schema import PLAN_TABLES, TABLES
 
 DEFAULT_DATA_DIR = Path("datasets")
 DEMO_MARKER = ".olist-fast-demo"
@@ -33,13 +35,25 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("OLIST_FAST_DATA", DEFAULT_DATA_DIR))
 
 
-def resolve_data_dir(
-    data: str | os.PathLike[str] | None, *, say: Callable[[str], None] = print
-) -> Path:
-    """The folder to read. Given none and an empty default folder, generate the scale-1
-    demo dataset there first and say so."""
+def resolve_data_dir(data: Location | None) -> Location:
+    """The folder or URL to read: ``data``, else the default folder, which must then hold
+    Olist files. The library never invents data: an ETL job with a mistyped setting must
+    fail, not score generated customers (only the CLI's ``run`` generates a demo set)."""
     if data is not None:
-        return Path(data)
+        return data if is_url(data) else Path(data)
+    path = default_data_dir()
+    if not has_olist_files(path):
+        raise OlistDataError(
+            f"{path}: no Olist files (expected {', '.join(TABLES[n].stem for n in PLAN_TABLES)}"
+            " as .csv or .parquet); pass data= a folder or URL, or tables= frames"
+            " (`olist-fast run` with no --data generates a demo set there)"
+        )
+    return path
+
+
+def ensure_demo_data(say: Callable[[str], None]) -> Path:
+    """For the CLI's ``run`` without ``--data``: the default folder, with the scale-1 demo
+    dataset generated there first (and said) when it holds no Olist files."""
     path = default_data_dir()
     if not has_olist_files(path):
         say(f"No Olist files in {path}/: generating the scale-1 demo dataset there (seed 0).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from olist_fast.encode import Encoding
 from olist_fast.evaluate import PlattCalibration
 from olist_fast.io import OlistDataError
 from olist_fast.models import (
-    N_JOBS,
     Candidate,
     fit_setup,
     load_model,
@@ -26,6 +25,7 @@ from olist_fast.models import (
     predict_score,
     save_model,
 )
+from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 CALIBRATION_FOLDS = 3
@@ -44,6 +44,10 @@ class FittedModel:
     horizon_days: int
     trained_windows: dict[int, tuple[int, float]] = field(default_factory=dict)
     """Observed and cross-fitted expected buyers per training snapshot (not saved)."""
+    as_of: datetime | None = None
+    """The date the model was fitted to score (its training snapshots all precede it)."""
+    label_end: datetime | None = None
+    """The end of its last training label window: the earliest date it may score."""
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """The classifier's uncalibrated score of an encoded matrix."""
@@ -59,36 +63,118 @@ class FittedModel:
         return np.maximum(np.expm1(pred), 0.0)
 
     def save(self, folder: Path) -> list[Path]:
+        """Write the model folder: the classifier (skops or XGBoost's own format), the
+        encoding, the spend model and ``model.json``, which records what ``load`` and
+        ``score`` check: the dates, the feature names in order, the encoding width and
+        the package versions."""
         import skops.io as sio
 
         folder.mkdir(parents=True, exist_ok=True)
         written = save_model(self.classifier, folder)
         self.encoding.save(folder / "encoding.json")
         sio.dump(self.spend, folder / "spend.skops")
+        names = self.encoding.names
         meta = {
+            "format": MODEL_FORMAT,
             "setup": self.setup,
             "horizon_days": self.horizon_days,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "label_end": self.label_end.isoformat() if self.label_end else None,
+            "features": names,
+            "n_features": len(names),
             "calibration": {"a": self.calibration.a, "b": self.calibration.b},
+            "versions": package_versions(),
         }
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         return [*written, folder / "encoding.json", folder / "spend.skops", folder / "model.json"]
 
     @classmethod
-    def load(cls, folder: Path) -> FittedModel:
+    def load(cls, folder: str | Path) -> FittedModel:
+        """A model folder written by :meth:`save`, checked: its format, its recorded
+        feature names against this version's encoding, and the width the classifier was
+        fitted on. Any mismatch is a one-line :class:`OlistDataError`."""
         from olist_fast.models import _load_skops
 
+        folder = Path(folder)
         meta_path = folder / "model.json"
         if not meta_path.is_file():
             raise OlistDataError(f"{meta_path}: not found (expected a model folder from train/run)")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OlistDataError(f"{meta_path}: not valid JSON ({exc})") from None
+        found = meta.get("format") if isinstance(meta, dict) else None
+        if found != MODEL_FORMAT:
+            raise OlistDataError(
+                f"{meta_path}: model format {found}, expected {MODEL_FORMAT} (a model saved "
+                "by another version, without the dates score checks: train it again)"
+            )
+        encoding = Encoding.load(folder / "encoding.json")
+        names = encoding.names
+        if meta["features"] != names or meta["n_features"] != len(names):
+            first = next(
+                (
+                    f"{a!r} vs {b!r}"
+                    for a, b in zip(meta["features"], names, strict=False)
+                    if a != b
+                ),
+                f"{meta['n_features']} vs {len(names)} columns",
+            )
+            raise OlistDataError(
+                f"{meta_path}: its features differ from this version's encoding ({first}); "
+                "train the model again"
+            )
+        classifier = load_model(folder)
+        width = getattr(classifier, "n_features_in_", None)
+        if width is not None and int(width) != len(names):
+            raise OlistDataError(
+                f"{folder}: the classifier was fitted on {int(width)} columns but the "
+                f"encoding gives {len(names)}; the folder mixes files of different models"
+            )
         return cls(
             setup=meta["setup"],
-            encoding=Encoding.load(folder / "encoding.json"),
-            classifier=load_model(folder),
+            encoding=encoding,
+            classifier=classifier,
             calibration=PlattCalibration(**meta["calibration"]),
             spend=_load_skops(folder / "spend.skops"),
             horizon_days=int(meta["horizon_days"]),
+            as_of=_date_or_none(meta["as_of"]),
+            label_end=_date_or_none(meta["label_end"]),
         )
+
+    def check_can_score(self, as_of: datetime) -> None:
+        """Refuse to score a date before the end of the model's last label window: its
+        training labels would reach past the date being scored (leakage)."""
+        if self.label_end is not None and as_of < self.label_end:
+            raise OlistDataError(
+                f"--as-of {as_of:%Y-%m-%d} is before {self.label_end:%Y-%m-%d}, the end of "
+                "the model's last label window: its training saw purchases after that date "
+                "(leakage); score a later date or train a model as of this one"
+            )
+
+
+MODEL_FORMAT = 2
+"""The model folder's layout version; 2 added the dates, feature names and versions."""
+
+
+def _date_or_none(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def package_versions() -> dict[str, str]:
+    """The versions that produced a result (Python and the packages that compute it)."""
+    import platform
+    from importlib import metadata
+
+    names = ["olist-fast", "polars", "numpy", "scikit-learn", "imbalanced-learn", "xgboost",
+             "skops", "pyarrow"]  # fmt: skip
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,7 +203,7 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
         return predict_score(fit_setup(c, ts.X[fit_idx], ts.y[fit_idx], seed), ts.X[held_idx])
 
     oof = np.empty(len(ts.y))
-    with ThreadPoolExecutor(N_JOBS) as ex:  # the folds' fits side by side
+    with ThreadPoolExecutor(threads()) as ex:  # the folds' fits side by side
         for (_, held_idx), s in zip(splits, ex.map(held_out_scores, splits), strict=True):
             oof[held_idx] = s
     rows = ts.latest
@@ -275,4 +361,9 @@ def fit_window(
     """The setup fitted and calibrated for window ``test`` (trained on the snapshots
     before it), without drift."""
     ts = training_set(snaps, test, seed=seed)
-    return fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days, spend=spend)
+    model = fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days, spend=spend)
+    protocol = snaps.protocol
+    label_end = max(protocol.date(j) for j in protocol.train_indices(test)) + timedelta(
+        days=protocol.horizon_days
+    )
+    return replace(model, as_of=protocol.date(test), label_end=label_end)

@@ -7,21 +7,50 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
-from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec
+from olist_fast.errors import OlistDataError
+from olist_fast.schema import (
+    BY_STEM,
+    PLAN_TABLES,
+    TABLE_NAMES,
+    TABLES,
+    TIMESTAMP_FORMAT,
+    TableSpec,
+)
 
 Format = Literal["auto", "csv", "parquet"]
 BOM = b"\xef\xbb\xbf"
 
 
-class OlistDataError(ValueError):
-    """Input data that cannot be used; the message is one line naming the file."""
+__all__ = ["OlistDataError"]  # defined in olist_fast.errors, kept importable from here
+
+
+Location = str | os.PathLike[str]
+StorageOptions = dict[str, Any] | None
+
+
+def is_url(location: Location) -> bool:
+    """True for an object-store or web URL (``s3://``, ``gs://``, ``az://``, ``https://``...);
+    ``file://`` and plain paths are local."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(location: Location) -> Path:
+    text = str(location)
+    return Path(text[len("file://") :] if text.startswith("file://") else text)
+
+
+def join_location(base: Location, name: str) -> str | Path:
+    if is_url(base):
+        return f"{str(base).rstrip('/')}/{name}"
+    return local_path(base) / name
 
 
 def table_path(data_dir: Path, spec: TableSpec, fmt: Format = "auto") -> Path:
@@ -34,6 +63,55 @@ def table_path(data_dir: Path, spec: TableSpec, fmt: Format = "auto") -> Path:
             return p
     wanted = " or ".join(p.name for p in candidates)
     raise OlistDataError(f"{data_dir / candidates[0].name}: file not found (expected {wanted})")
+
+
+def _extensions(fmt: Format) -> tuple[str, ...]:
+    return {"csv": (".csv",), "parquet": (".parquet",), "auto": (".csv", ".parquet")}[fmt]
+
+
+def _remote_columns(url: str, storage_options: StorageOptions) -> list[str] | None:
+    """The column names of a remote table (one ranged read of its head or footer), or None
+    when there is no such object."""
+    try:
+        if url.endswith(".parquet"):
+            return pl.scan_parquet(url, storage_options=storage_options).collect_schema().names()
+        names = (
+            pl.scan_csv(url, infer_schema=False, storage_options=storage_options, n_rows=0)
+            .collect_schema()
+            .names()
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OlistDataError(f"{url}: cannot read ({reason})") from None
+    if names and names[0].startswith("\ufeff"):
+        names[0] = names[0][1:]
+    return names
+
+
+def locate_table(
+    location: Location,
+    spec: TableSpec,
+    fmt: Format = "auto",
+    storage_options: StorageOptions = None,
+) -> tuple[str | Path, list[str]] | None:
+    """Where ``spec`` lives under ``location`` and its header, or None if it is absent."""
+    if not is_url(location):
+        folder = local_path(location)
+        for ext in _extensions(fmt):
+            path = folder / f"{spec.stem}{ext}"
+            if path.is_file():
+                if ext == ".csv":
+                    return path, read_csv_header(path)
+                return path, pl.scan_parquet(path).collect_schema().names()
+        return None
+    for ext in _extensions(fmt):
+        url = str(join_location(location, f"{spec.stem}{ext}"))
+        names = _remote_columns(url, storage_options)
+        if names is not None:
+            return url, names
+    return None
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -51,7 +129,7 @@ def read_csv_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(text)))
 
 
-def check_columns(path: Path, spec: TableSpec, columns: Iterable[str]) -> None:
+def check_columns(path: Path | str, spec: TableSpec, columns: Iterable[str]) -> None:
     """Raise naming the first required column that ``columns`` lacks."""
     have = set(columns)
     missing = [c for c in spec.schema.names() if c not in have]
@@ -73,47 +151,200 @@ def parse_timestamps(lf: pl.LazyFrame, columns: Iterable[str]) -> pl.LazyFrame:
     )
 
 
-def scan_table(path: Path, spec: TableSpec) -> pl.LazyFrame:
-    """One table as a typed LazyFrame with exactly the columns of ``spec``, in order."""
-    if path.suffix == ".parquet":
-        lf = pl.scan_parquet(path)
-        check_columns(path, spec, lf.collect_schema().names())
+def scan_table(
+    path: str | Path,
+    spec: TableSpec,
+    *,
+    header: list[str] | None = None,
+    storage_options: StorageOptions = None,
+) -> pl.LazyFrame:
+    """One table as a typed LazyFrame with exactly the columns of ``spec``, in order.
+    ``path`` is a local file or an object-store URL; ``header`` its columns if known."""
+    where = str(path)
+    if where.endswith(".parquet"):
+        lf = pl.scan_parquet(path, storage_options=storage_options)
+        check_columns(where, spec, header or lf.collect_schema().names())
         return lf.select(pl.col(c).cast(t) for c, t in spec.schema.items())
-    header = read_csv_header(path)
-    check_columns(path, spec, header)
+    if header is None:
+        header = read_csv_header(Path(path))
+    check_columns(where, spec, header)
     overrides = {c: t for c, t in spec.raw_schema.items() if t != pl.String}
     lf = pl.scan_csv(
         path,
         infer_schema=False,
         schema_overrides=overrides,
         raise_if_empty=False,
+        storage_options=storage_options,
     ).select(spec.raw_schema.names())
     return parse_timestamps(lf, spec.timestamps)
 
 
 def scan_olist(
-    path: str | os.PathLike[str],
+    path: Location,
     *,
     tables: Iterable[str] | None = None,
     fmt: Format = "auto",
+    storage_options: StorageOptions = None,
 ) -> dict[str, pl.LazyFrame]:
-    """The Olist tables in ``path`` as typed LazyFrames keyed by table name.
+    """The Olist tables in ``path`` (a folder or an object-store URL such as
+    ``s3://bucket/olist``) as typed LazyFrames keyed by table name.
 
     Files are ``<stem>.csv`` or ``<stem>.parquet`` with the Kaggle stems (see
-    :data:`olist_fast.schema.TABLES`). Only an empty CSV field is null; ids and
-    zip prefixes stay text; timestamps are parsed with one explicit format.
-    Missing files or columns raise :class:`OlistDataError` at once; bad values
-    surface when the frame is collected (``olist-fast validate`` names them).
+    :data:`olist_fast.schema.TABLES`). ``tables`` None reads the six tables the feature
+    plan needs (:data:`~olist_fast.schema.PLAN_TABLES`, each required) plus the other
+    three where present; named tables are each required. ``storage_options`` go to
+    Polars' cloud readers (credentials, endpoint, region). Only an empty CSV field is
+    null; ids and zip prefixes stay text; timestamps are parsed with one explicit format.
+    Missing files or columns raise :class:`OlistDataError` at once; bad values surface
+    when the frame is collected (``olist-fast validate`` names them).
     """
-    data_dir = Path(path)
-    if not data_dir.is_dir():
-        raise OlistDataError(f"{data_dir}: not a directory (expected the folder of Olist files)")
-    names = TABLE_NAMES if tables is None else tuple(tables)
+    if not is_url(path) and not local_path(path).is_dir():
+        raise OlistDataError(
+            f"{local_path(path)}: not a directory (expected the folder of Olist files)"
+        )
+    required = PLAN_TABLES if tables is None else tuple(tables)
+    optional = tuple(n for n in TABLE_NAMES if n not in required) if tables is None else ()
     out: dict[str, pl.LazyFrame] = {}
-    for name in names:
+    for name in (*required, *optional):
         spec = TABLES[name]
-        out[name] = scan_table(table_path(data_dir, spec, fmt), spec)
+        found = locate_table(path, spec, fmt, storage_options)
+        if found is None:
+            if name in optional:
+                continue
+            first = join_location(path, f"{spec.stem}{_extensions(fmt)[0]}")
+            wanted = " or ".join(f"{spec.stem}{e}" for e in _extensions(fmt))
+            raise OlistDataError(f"{first}: file not found (expected {wanted})")
+        where, header = found
+        out[name] = scan_table(where, spec, header=header, storage_options=storage_options)
     return out
+
+
+# -- frames already in memory: polars, pyarrow or pandas, typed or read with defaults ----
+def _to_lazy(obj: Any, where: str) -> pl.LazyFrame:
+    if isinstance(obj, pl.LazyFrame):
+        return obj
+    if isinstance(obj, pl.DataFrame):
+        return obj.lazy()
+    module = type(obj).__module__.split(".")[0]
+    if module == "pyarrow" and hasattr(obj, "schema"):
+        frame = pl.from_arrow(obj)
+        return frame.lazy() if isinstance(frame, pl.DataFrame) else frame.to_frame().lazy()
+    if module == "pandas" and hasattr(obj, "columns"):
+        # missing values read by pandas are NaN in float columns: nulls here, as in a CSV
+        return pl.from_pandas(obj, nan_to_null=True).lazy()
+    raise OlistDataError(
+        f"{where}: a {type(obj).__name__}; expected a polars DataFrame or LazyFrame, "
+        "a pyarrow Table or a pandas DataFrame"
+    )
+
+
+def _coerce(col: str, have: pl.DataType, want: pl.DataType, where: str) -> pl.Expr | None:
+    """The expression that turns column ``col`` of type ``have`` into ``want``: the
+    conversions a default CSV reader needs (timestamps left as text, zip prefixes read
+    as integers, money or integers with gaps read as floats); None if there is none."""
+    c = pl.col(col)
+    if have == want == pl.String:
+        # an empty text is a missing value, as an empty CSV field is (pyarrow's CSV
+        # reader keeps it as "")
+        return pl.when(c.str.len_bytes() == 0).then(None).otherwise(c)
+    if have == want:
+        return c
+    if have == pl.Null:
+        return c.cast(want)
+    if want == pl.String:
+        if isinstance(have, pl.Categorical | pl.Enum):
+            return c.cast(pl.String)
+        if have.is_integer():
+            text = c.cast(pl.String)
+            # a zip prefix read as a number lost its leading zeros: Brazilian prefixes
+            # have five digits
+            return text.str.zfill(5) if col.endswith("zip_code_prefix") else text
+        return None
+    if isinstance(want, pl.Datetime):
+        if have == pl.String or isinstance(have, pl.Categorical):
+            return c.cast(pl.String).str.to_datetime(
+                TIMESTAMP_FORMAT, time_unit="us", strict=True, cache=False
+            )
+        if isinstance(have, pl.Datetime):
+            if have.time_zone is not None:
+                raise OlistDataError(
+                    f"{where}: column {col!r}: timestamps with time zone {have.time_zone}; "
+                    "expected naive local times, as in the Olist files"
+                )
+            return c.cast(want)
+        if have == pl.Date:
+            return c.cast(want)
+        return None
+    if want == pl.Int64:
+        if have.is_integer() or have.is_float():
+            return c.cast(pl.Int64, strict=True)  # floats checked for fractions by the caller
+        return None
+    if want == pl.Float64 and (have.is_numeric()):
+        return c.cast(pl.Float64)
+    return None
+
+
+def conform_table(obj: Any, spec: TableSpec, *, where: str) -> pl.LazyFrame:
+    """A frame in memory as the typed LazyFrame :func:`scan_table` would give for the same
+    file: the columns of ``spec``, in order, with its types. Extra columns are dropped; a
+    missing column, or a type that has no conversion, raises :class:`OlistDataError`."""
+    lf = _to_lazy(obj, where)
+    schema = lf.collect_schema()
+    check_columns(where, spec, schema.names())
+    exprs = []
+    fractional = []
+    for col, want in spec.schema.items():
+        have = schema[col]
+        expr = _coerce(col, have, want, where)
+        if expr is None:
+            raise OlistDataError(f"{where}: column {col!r} is {have}; expected {want}")
+        if want == pl.Int64 and have.is_float():
+            fractional.append(col)
+        exprs.append(expr.alias(col))
+    if fractional:  # floats in an integer column: whole numbers only (a cast would truncate)
+        c = [pl.col(f).fill_nan(None) for f in fractional]
+        bad = lf.select((x != x.floor()).any() for x in c).collect().row(0)
+        for col, is_bad in zip(fractional, bad, strict=True):
+            if is_bad:
+                raise OlistDataError(
+                    f"{where}: column {col!r} has a fractional value; expected an integer"
+                )
+        lf = lf.with_columns(pl.col(fractional).fill_nan(None))
+    return lf.select(exprs)
+
+
+def as_tables(
+    frames: Mapping[str, Any], *, tables: Iterable[str] | None = None
+) -> dict[str, pl.LazyFrame]:
+    """In-memory tables as typed LazyFrames keyed by table name.
+
+    ``frames`` maps table names (``"orders"``, ``"order_items"``... see
+    :data:`olist_fast.schema.TABLES`) or file stems (``"olist_orders_dataset"``) to Polars
+    DataFrames or LazyFrames, pyarrow Tables or pandas DataFrames. Frames read with a
+    reader's default type inference (``pandas.read_csv(path)``, ``polars.read_csv(path)``)
+    are converted: text timestamps parsed with the Olist format, integer zip prefixes
+    zero-padded to five digits, whole floats made integers. ``tables`` None needs the six
+    tables of the feature plan and keeps any others given.
+    """
+    by_name: dict[str, tuple[str, Any]] = {}
+    for key, frame in frames.items():
+        name = key if key in TABLES else BY_STEM.get(key)
+        if name is None:
+            raise OlistDataError(
+                f"tables[{key!r}]: unknown table; expected one of {', '.join(TABLES)}"
+            )
+        by_name[name] = (key, frame)
+    required = PLAN_TABLES if tables is None else tuple(tables)
+    missing = [n for n in required if n not in by_name]
+    if missing:
+        raise OlistDataError(
+            f"tables: missing table {missing[0]!r}; the feature plan reads {', '.join(PLAN_TABLES)}"
+        )
+    names = [*required, *(n for n in by_name if n not in required and tables is None)]
+    return {
+        n: conform_table(by_name[n][1], TABLES[n], where=f"tables[{by_name[n][0]!r}]")
+        for n in names
+    }
 
 
 def preferred_engine(data_dir: str | os.PathLike[str]) -> Literal["in-memory", "streaming"]:
@@ -171,19 +402,30 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_frame(df: pl.DataFrame, target: str | os.PathLike[str]) -> Path:
-    """Write ``df`` atomically as Parquet or CSV, chosen by the file's extension."""
-    target = Path(target)
-    suffix = target.suffix.lower()
+def write_frame(
+    df: pl.DataFrame, target: Location, *, storage_options: StorageOptions = None
+) -> str | Path:
+    """Write ``df`` as Parquet or CSV, chosen by the extension: locally to a temporary
+    name renamed into place; to an object-store URL in one upload, which the store makes
+    visible only once complete (no partial object is ever read)."""
+    where = str(target)
+    suffix = where[where.rfind(".") :].lower() if "." in where.rsplit("/", 1)[-1] else ""
     if suffix not in (".parquet", ".csv"):
         raise OlistDataError(f"{target}: unsupported output extension (expected .parquet or .csv)")
-    with atomic_path(target) as tmp:
+    if is_url(target):
+        if suffix == ".parquet":
+            df.write_parquet(where, compression="snappy", storage_options=storage_options)
+        else:
+            df.write_csv(where, storage_options=storage_options)
+        return where
+    path = local_path(target)
+    with atomic_path(path) as tmp:
         if suffix == ".parquet":
             # snappy: twice as fast to write as zstd here, and what pandas and DuckDB write
             df.write_parquet(tmp, compression="snappy")
         else:
             df.write_csv(tmp)
-    return target
+    return path
 
 
 def convert(

@@ -31,9 +31,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from xgboost import XGBClassifier
 
-N_JOBS = 2
-"""Threads of the random forest's fit (joblib threads, which yield the core when idle),
-and of predictions on many rows (:func:`predict_score`)."""
+from olist_fast.errors import OlistUsageError
+from olist_fast.parallel import threads
+
 PREDICT_CHUNK = 50_000
 _FORESTS_LOCK = threading.Lock()
 OPENMP_THREADS = 1
@@ -81,7 +81,7 @@ def make_random_forest(*, balanced: bool, random_state: int) -> RandomForestClas
         max_features="sqrt",
         max_samples=0.5,
         class_weight="balanced_subsample" if balanced else None,
-        n_jobs=N_JOBS,
+        n_jobs=threads(),  # joblib threads, which yield the core when idle
         random_state=random_state,
     )
 
@@ -305,7 +305,7 @@ def candidate(name: str) -> Candidate:
         if c.name == name:
             return c
     known = ", ".join(c.name for c in candidates() + extra_candidates())
-    raise ValueError(f"unknown model setup {name!r}; expected one of {known}")
+    raise OlistUsageError(f"unknown model setup {name!r}; expected one of {known}")
 
 
 def openmp_limited() -> Any:
@@ -352,7 +352,7 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
     if len(X) < 2 * PREDICT_CHUNK:
         with openmp_limited():
             return _predict_score(model, final, X)
-    # rows in chunks on N_JOBS threads: each row's score is computed as on one thread,
+    # rows in chunks on threads(): each row's score is computed as on one thread,
     # so the result does not depend on the chunking
     chunks = np.array_split(np.arange(len(X)), max(2, len(X) // PREDICT_CHUNK))
 
@@ -360,7 +360,7 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
         with openmp_limited():
             return _predict_score(model, final, X[rows])
 
-    with ThreadPoolExecutor(N_JOBS) as ex:
+    with ThreadPoolExecutor(threads()) as ex:
         return np.concatenate(list(ex.map(part, chunks)))
 
 
@@ -407,12 +407,40 @@ def save_model(model: Any, folder: Path) -> list[Path]:
     return written
 
 
+SKOPS_TRUSTED = frozenset(
+    {
+        "numpy.nan_to_num",  # the logistic pipeline's NaN imputation (a FunctionTransformer)
+        "sklearn.tree._tree.Tree",  # the random forest's trees
+        "sklearn.utils._bunch.Bunch",  # the blend's named estimators
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # spend model
+    }
+)
+"""Exactly the types that skops does not trust by default and that our own ``save`` writes
+(every setup of :func:`all_setups` and the spend model; a test checks the list against
+``skops.io.get_untrusted_types`` of freshly saved models). A file naming anything else
+is refused."""
+
+
 def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
-    allowed = [t for t in untrusted if t.startswith(("sklearn.", "numpy."))]
-    return sio.load(path, trusted=allowed)
+    from olist_fast.errors import OlistDataError
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except FileNotFoundError:
+        raise OlistDataError(
+            f"{path}: not found (expected a model folder from train/run)"
+        ) from None
+    except Exception as exc:  # skops raises zipfile, JSON and key errors on damaged files
+        raise OlistDataError(f"{path}: not a readable skops file ({exc})") from None
+    foreign = sorted(set(untrusted) - SKOPS_TRUSTED)
+    if foreign:
+        raise OlistDataError(
+            f"{path}: refers to type {foreign[0]!r}, which olist-fast never writes; "
+            "refusing to load it (only models saved by olist-fast train/run are loaded)"
+        )
+    return sio.load(path, trusted=sorted(untrusted))
 
 
 def load_model(folder: Path) -> Pipeline:

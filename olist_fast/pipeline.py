@@ -12,31 +12,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from importlib import metadata
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
-from olist_fast.config import RunConfig
+from olist_fast.config import RunConfig, as_datetime
 from olist_fast.data import resolve_data_dir
+from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features import build_snapshots
-from olist_fast.fitting import Drift, FittedModel, fit_window, measure_drift, with_drift
+from olist_fast.fitting import (
+    Drift,
+    FittedModel,
+    fit_window,
+    measure_drift,
+    package_versions,
+    with_drift,
+)
 from olist_fast.io import (
-    OlistDataError,
+    Location,
+    StorageOptions,
+    as_tables,
     atomic_dir,
     atomic_path,
-    preferred_engine,
+    is_url,
+    locate_table,
     scan_olist,
-    table_path,
 )
 from olist_fast.models import (
     Candidate,
@@ -46,13 +56,14 @@ from olist_fast.models import (
     candidates,
     inference_steps,
 )
+from olist_fast.parallel import using_threads
 from olist_fast.protocol import (
     Protocol,
     Snapshots,
     build_protocol_snapshots,
     require,
 )
-from olist_fast.schema import TABLES
+from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.selection import Selection, select_setup
 from olist_fast.validate import data_health
 
@@ -66,10 +77,10 @@ SCORE_COLUMNS = (
 )
 MAX_DATA_GAP = timedelta(days=7)
 Say = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
+log = logging.getLogger("olist_fast")
+Tables = Mapping[str, Any]
+"""Tables in memory: table name to a Polars, pyarrow or pandas frame (see
+:func:`olist_fast.io.as_tables`)."""
 
 
 @dataclass
@@ -89,23 +100,57 @@ class Timer:
 
 @dataclass(frozen=True)
 class Source:
-    """The data a job reads: its folder, the lazy tables, and the resolved ``as_of``."""
+    """The data a job reads: where it came from (a folder, a URL, or None for frames in
+    memory), the typed lazy tables, the resolved ``as_of`` and the Polars engine."""
 
-    data_dir: Path
+    location: Location | None
     tables: Mapping[str, pl.LazyFrame]
     as_of: datetime
+    engine: EngineType = "auto"
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The local folder read, if any (generated-data checks look there)."""
+        if self.location is None or is_url(self.location):
+            return None
+        return Path(self.location)
 
 
-def read_source(data: Path | None, as_of: datetime | None, say: Say) -> Source:
-    data_dir = resolve_data_dir(data, say=say)
-    tables = scan_olist(data_dir)
+def open_tables(
+    data: Location | None, tables: Tables | None, storage_options: StorageOptions = None
+) -> tuple[Location | None, dict[str, pl.LazyFrame], EngineType]:
+    """The typed lazy tables of a job, from frames in memory or from a folder or URL (the
+    default folder when both are None: see :func:`olist_fast.data.resolve_data_dir`),
+    with the Polars engine measured better for them (:func:`olist_fast.io.preferred_engine`:
+    streaming for Parquet, in-memory for CSV and frames)."""
+    if tables is not None:
+        if data is not None:
+            raise OlistUsageError("pass data (a folder or URL) or tables (frames), not both")
+        return None, as_tables(tables), "in-memory"
+    location = resolve_data_dir(data)
+    scanned = scan_olist(location, storage_options=storage_options)
+    found = locate_table(location, TABLES["orders"], storage_options=storage_options)
+    parquet = found is not None and str(found[0]).endswith(".parquet")
+    return location, scanned, "streaming" if parquet else "in-memory"
+
+
+def read_source(
+    data: Location | None,
+    as_of: date | datetime | None,
+    *,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
+) -> Source:
+    location, scanned, engine = open_tables(data, tables, storage_options)
     if as_of is None:
-        as_of = data_health(tables["orders"]).healthy_end
-        say(f"as_of {as_of:%Y-%m-%d} (end of the healthy period)")
-    return Source(data_dir, tables, as_of)
+        as_of = data_health(scanned["orders"]).healthy_end
+        log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
+    return Source(location, scanned, as_datetime(as_of), engine)
 
 
-def make_snapshots(source: Source, protocol: Protocol, *, score: bool = True) -> Snapshots:
+def make_snapshots(
+    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
+) -> Snapshots:
     """Every snapshot of the protocol; a one-line error when the data ends more than
     ``MAX_DATA_GAP`` before ``as_of`` (the backtest's labels would be cut short; data
     that ends just before ``as_of`` is the usual case of scoring "now"), or when the
@@ -121,7 +166,7 @@ def make_snapshots(source: Source, protocol: Protocol, *, score: bool = True) ->
             "healthy period)"
         )
     snaps = build_protocol_snapshots(
-        source.tables, protocol, score=score, engine=preferred_engine(source.data_dir)
+        source.tables, protocol, score=score, engine=source.engine, strict=strict
     )
     require(snaps, "backtest test", [1])
     require(snaps, "backtest training", protocol.train_indices(1))
@@ -141,10 +186,13 @@ def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candida
     return candidates(smote=Imbalance.of(y).smote_possible)
 
 
-def generated_truth(data_dir: Path, horizon_days: int, seed: int) -> Truth | None:
+def generated_truth(data_dir: Path | None, horizon_days: int, seed: int) -> Truth | None:
     """On an unmodified generated dataset, the oracle and feature-ceiling report of a
     labelled snapshot (:mod:`olist_fast.truth`); None on any other data."""
     from olist_fast.synth import load_simulation
+
+    if data_dir is None:
+        return None
 
     sim = load_simulation(data_dir)
     if sim is None:
@@ -202,10 +250,10 @@ def _sha256(path: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    names = ["olist-fast", "polars", "numpy", "scikit-learn", "imbalanced-learn", "xgboost",
-             "matplotlib", "skops", "pyarrow", "typer"]  # fmt: skip
-    out = {"python": platform.python_version()}
-    for n in names:
+    from importlib import metadata
+
+    out = package_versions()
+    for n in ("matplotlib", "typer"):
         try:
             out[n] = metadata.version(n)
         except metadata.PackageNotFoundError:
@@ -239,7 +287,8 @@ def _finite(obj: Any) -> Any:
 
 @dataclass
 class RunResult:
-    """What ``run`` produced: the metrics, the chosen setup, the written files."""
+    """What ``run`` produced: the metrics, the chosen setup, the fitted model, its scores,
+    the written files."""
 
     as_of: datetime
     chosen: str
@@ -247,36 +296,71 @@ class RunResult:
     files: dict[str, Path]
     stages: dict[str, float]
     scores: pl.DataFrame
+    model: FittedModel
 
 
-def run(config: RunConfig | None = None, *, say: Say = _quiet, **overrides: Any) -> RunResult:
-    """The whole job: snapshots, model choice on folds, backtest, final fit, scores, files."""
-    config = config or RunConfig(**overrides)
+def _local_out(out: Location, what: str) -> Path:
+    if is_url(out):
+        raise OlistUsageError(
+            f"{out}: {what} writes a folder of files (scores, metrics, plots, model) and needs "
+            "a local folder; write it locally and copy it (object-store URLs work for the "
+            "features and score outputs)"
+        )
+    return Path(out)
+
+
+def run(
+    config: RunConfig | None = None,
+    /,
+    *,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
+    **overrides: Any,
+) -> RunResult:
+    """The whole job: snapshots, model choice on folds, backtest, final fit, scores, files.
+
+    Settings come from ``config`` and/or keyword ``overrides`` (the fields of
+    :class:`RunConfig`; overrides win). The data is ``data`` (a folder or an object-store
+    URL, read with ``storage_options``) or ``tables`` (frames in memory). Progress goes
+    to the ``olist_fast`` logger."""
+    config = RunConfig.merged(config, overrides)
+    out = _local_out(config.out, "run")
     seed = config.seed
-    timer = Timer(say)
-    source = timer.run("read", lambda: read_source(config.data, config.as_of, say))
-    protocol = config.protocol(source.as_of)
-    snaps = timer.run("features", lambda: make_snapshots(source, protocol))
-    pool = setup_pool(snaps, config.models)
-    selection = timer.run("select", lambda: select_setup(pool, snaps, seed=seed, say=say))
-    say(f"chosen setup: {selection.chosen.name} ({selection.reason})")
-    truth = (
-        generated_truth(source.data_dir, protocol.horizon_days, seed) if config.compare else None
-    )
-    bt = timer.run(
-        "backtest",
-        lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
-                             compare=config.compare, truth=truth),
-    )  # fmt: skip
-    final, drift = timer.run(
-        "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
-    )
-    scores = timer.run("score", lambda: score_customers(final, snaps[0]))
-    metrics = run_metrics(protocol, snaps, selection, bt, drift)
-    files = timer.run(
-        "write", lambda: write_outputs(config, source, snaps, final, scores, metrics, bt, timer)
-    )
-    return RunResult(source.as_of, selection.chosen.name, metrics, files, timer.stages, scores)
+    timer = Timer(log.info)
+    with using_threads(config.n_jobs):
+        source = timer.run(
+            "read",
+            lambda: read_source(config.data, config.as_of, tables=tables,
+                                storage_options=storage_options),
+        )  # fmt: skip
+        protocol = config.protocol(source.as_of)
+        snaps = timer.run(
+            "features", lambda: make_snapshots(source, protocol, strict=config.strict)
+        )
+        pool = setup_pool(snaps, config.models)
+        selection = timer.run("select", lambda: select_setup(pool, snaps, seed=seed, say=log.info))
+        log.info("chosen setup: %s (%s)", selection.chosen.name, selection.reason)
+        truth = (
+            generated_truth(source.data_dir, protocol.horizon_days, seed)
+            if config.compare
+            else None
+        )
+        bt = timer.run(
+            "backtest",
+            lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
+                                 compare=config.compare, truth=truth),
+        )  # fmt: skip
+        final, drift = timer.run(
+            "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
+        )
+        scores = timer.run("score", lambda: score_customers(final, snaps[0]))
+        metrics = run_metrics(protocol, snaps, selection, bt, drift)
+        files = timer.run(
+            "write",
+            lambda: write_outputs(config, out, source, snaps, final, scores, metrics, bt, timer),
+        )
+    return RunResult(source.as_of, selection.chosen.name, metrics, files, timer.stages, scores,
+                     final)  # fmt: skip
 
 
 def fit_final_model(
@@ -317,6 +401,7 @@ def run_metrics(
 
 def write_outputs(
     config: RunConfig,
+    out: Path,
     source: Source,
     snaps: Snapshots,
     final: FittedModel,
@@ -328,7 +413,6 @@ def write_outputs(
     """Scores, metrics, plots, the model folder and the manifest, each written atomically."""
     from olist_fast.report import plot_run
 
-    out = Path(config.out)
     files = {
         "scores": out / "user_propensity_scores.csv",
         "metrics": out / "metrics.json",
@@ -348,14 +432,11 @@ def write_outputs(
     labelled = range(1, len(snaps.frames))
     manifest = {
         "config": config.as_json(),
-        "resolved": {"data": str(source.data_dir), "as_of": source.as_of.isoformat()},
+        "resolved": {"data": str(source.location) if source.location else "in-memory tables",
+                     "as_of": source.as_of.isoformat()},
         "seed": config.seed,
         "versions": _versions(),
-        "inputs": {
-            spec.stem: {"file": str(p), "sha256": _sha256(p)}
-            for spec in TABLES.values()
-            if (p := table_path(source.data_dir, spec)).exists()
-        },
+        "inputs": input_fingerprints(source),
         "rows": {snaps.protocol.date(j).date().isoformat(): snaps[j].height
                  for j in range(len(snaps.frames))},
         "positives": {snaps.protocol.date(j).date().isoformat(): int(snaps.labels(j).sum())
@@ -367,53 +448,99 @@ def write_outputs(
     return files
 
 
+def input_fingerprints(source: Source) -> dict[str, dict[str, Any]]:
+    """Per table the plan read: its file and SHA-256 (local files), its URL (object
+    stores: not downloaded twice to hash), or its row count (frames in memory)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in PLAN_TABLES:
+        spec = TABLES[name]
+        if source.location is None:
+            rows = source.tables[name].select(pl.len()).collect().item()
+            out[spec.stem] = {"file": None, "rows": rows}
+            continue
+        found = locate_table(source.location, spec)
+        if found is None:
+            continue
+        where = found[0]
+        if is_url(where):
+            out[spec.stem] = {"file": str(where), "sha256": None}
+        else:
+            out[spec.stem] = {"file": str(where), "sha256": _sha256(Path(where))}
+    return out
+
+
 def _curves(c: Curves) -> dict[str, np.ndarray | None]:
     return {"y": c.y, "chosen": c.chosen, "naive": c.naive, "notebook": c.notebook}
 
 
 def train(
+    config: RunConfig | None = None,
+    /,
     *,
-    data: str | Path | None = None,
-    as_of: datetime | None = None,
-    horizon_days: int = 90,
-    out: str | Path = "outputs/model",
-    seed: int = 0,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
     setup: str | None = None,
-    folds: int = 3,
-    say: Say = _quiet,
+    model_dir: str | Path | None = None,
+    **overrides: Any,
 ) -> FittedModel:
     """Choose a setup on the folds (unless ``setup`` is given), fit it as ``run``'s final
-    model is fitted (same protocol, same seed, same model), and save it to ``out``."""
-    config = RunConfig(data=Path(data) if data else None, as_of=as_of,
-                       horizon_days=horizon_days, seed=seed, folds=folds)  # fmt: skip
-    source = read_source(config.data, config.as_of, say)
-    protocol = config.protocol(source.as_of)
-    snaps = make_snapshots(source, protocol, score=False)
-    if setup is None:
-        chosen = select_setup(setup_pool(snaps, None), snaps, seed=seed, say=say).chosen
-        say(f"chosen setup: {chosen.name}")
-    else:
-        chosen = candidate(setup)
-    model, _ = fit_final_model(chosen, snaps, seed=seed)
-    with atomic_dir(out) as tmp_dir:
-        model.save(tmp_dir)
+    model is fitted (same protocol, same seed, same model), save it to ``model_dir``
+    (default: ``<out>/model``) and return it. Settings and data as for :func:`run`."""
+    config = RunConfig.merged(config, overrides)
+    target = _local_out(model_dir if model_dir is not None else Path(config.out) / "model",
+                        "train")  # fmt: skip
+    with using_threads(config.n_jobs):
+        source = read_source(config.data, config.as_of, tables=tables,
+                             storage_options=storage_options)  # fmt: skip
+        protocol = config.protocol(source.as_of)
+        snaps = make_snapshots(source, protocol, score=False, strict=config.strict)
+        if setup is None:
+            chosen = select_setup(setup_pool(snaps, None), snaps, seed=config.seed,
+                                  say=log.info).chosen  # fmt: skip
+            log.info("chosen setup: %s", chosen.name)
+        else:
+            chosen = candidate(setup)
+        model, _ = fit_final_model(chosen, snaps, seed=config.seed)
+        with atomic_dir(target) as tmp_dir:
+            model.save(tmp_dir)
     return model
 
 
 def score(
+    model: str | Path | FittedModel,
     *,
-    model: str | Path,
-    data: str | Path | None = None,
-    as_of: datetime,
-    out: str | Path = "outputs",
-    say: Say = _quiet,
-) -> Path:
-    """Score every customer of the snapshot at ``as_of`` with a saved model."""
-    fitted = FittedModel.load(Path(model))
-    data_dir = resolve_data_dir(data, say=say)
-    tables: Mapping[str, pl.LazyFrame] = scan_olist(data_dir)
-    (snap,) = build_snapshots(tables, [as_of], horizon_days=fitted.horizon_days, labels=[False])
-    table = score_customers(fitted, snap)
+    as_of: date | datetime,
+    data: Location | None = None,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
+    out: Location | None = None,
+    strict: bool = False,
+) -> pl.DataFrame:
+    """Score every customer of the snapshot at ``as_of`` with a model (a fitted
+    :class:`FittedModel` or the folder ``train``/``run`` wrote) and return the ranked
+    table (columns :data:`SCORE_COLUMNS`). ``out`` (a folder or URL) also writes it as
+    ``user_propensity_scores.csv`` there. A date before the end of the model's last
+    label window is refused (:meth:`FittedModel.check_can_score`)."""
+    fitted = model if isinstance(model, FittedModel) else FittedModel.load(Path(model))
+    when = as_datetime(as_of)
+    fitted.check_can_score(when)
+    _, scanned, engine = open_tables(data, tables, storage_options)
+    (snap,) = build_snapshots(scanned, [when], horizon_days=fitted.horizon_days,
+                              labels=[False], engine=engine, strict=strict)  # fmt: skip
+    with using_threads(None):
+        table = score_customers(fitted, snap)
+    if out is not None:
+        write_scores(table, out, storage_options)
+    return table
+
+
+def write_scores(table: pl.DataFrame, out: Location, storage_options: StorageOptions) -> str | Path:
+    """``user_propensity_scores.csv`` in ``out``: renamed into place locally; on an object
+    store one PUT, which the store makes visible only once complete."""
+    if is_url(out):
+        url = f"{str(out).rstrip('/')}/user_propensity_scores.csv"
+        table.write_csv(url, storage_options=storage_options)
+        return url
     target = Path(out) / "user_propensity_scores.csv"
     with atomic_path(target) as tmp:
         table.write_csv(tmp)

@@ -34,6 +34,7 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.encode import Encoding
+from olist_fast.errors import OlistUsageError
 from olist_fast.features import build_snapshots
 from olist_fast.io import OlistDataError
 from olist_fast.models import Imbalance
@@ -55,11 +56,11 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.horizon_days < 1:
-            raise ValueError(f"horizon_days must be >= 1, got {self.horizon_days}")
+            raise OlistUsageError(f"horizon_days must be >= 1, got {self.horizon_days}")
         if self.folds < 0:
-            raise ValueError(f"folds must be >= 0, got {self.folds}")
+            raise OlistUsageError(f"folds must be >= 0, got {self.folds}")
         if self.train_snapshots < 1:
-            raise ValueError(f"train_snapshots must be >= 1, got {self.train_snapshots}")
+            raise OlistUsageError(f"train_snapshots must be >= 1, got {self.train_snapshots}")
 
     @property
     def depth(self) -> int:
@@ -117,6 +118,7 @@ def build_protocol_snapshots(
     *,
     score: bool = True,
     engine: EngineType = "auto",
+    strict: bool = False,
 ) -> Snapshots:
     """Every snapshot of the protocol in one ``collect_all`` (labels forced on for the
     past ones: their windows end by A, which the caller treats as "now"). ``score=False``
@@ -125,7 +127,12 @@ def build_protocol_snapshots(
     wanted = dates if score else dates[1:]
     labels = [j > 0 for j in range(len(dates))][len(dates) - len(wanted) :]
     frames = build_snapshots(
-        tables, wanted, horizon_days=protocol.horizon_days, labels=labels, engine=engine
+        tables,
+        wanted,
+        horizon_days=protocol.horizon_days,
+        labels=labels,
+        engine=engine,
+        strict=strict,
     )
     if not score:
         frames = [pl.DataFrame(), *frames]

@@ -76,7 +76,12 @@ TABLES: dict[str, TableSpec] = {
                 "order_estimated_delivery_date",
             ),
             primary_key=("order_id",),
-            required=("order_id", "customer_id", "order_estimated_delivery_date"),
+            required=(
+                "order_id",
+                "customer_id",
+                "order_purchase_timestamp",
+                "order_estimated_delivery_date",
+            ),
         ),
         TableSpec(
             name=CUSTOMERS,
@@ -130,7 +135,8 @@ TABLES: dict[str, TableSpec] = {
                     "payment_value": F,
                 }
             ),
-            required=("order_id", "payment_type", "payment_value"),
+            primary_key=("order_id", "payment_sequential"),
+            required=("order_id", "payment_sequential", "payment_type", "payment_value"),
         ),
         TableSpec(
             name=ORDER_REVIEWS,
@@ -212,3 +218,14 @@ TABLES: dict[str, TableSpec] = {
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+PLAN_TABLES: tuple[str, ...] = (
+    ORDERS,
+    CUSTOMERS,
+    ORDER_ITEMS,
+    ORDER_PAYMENTS,
+    ORDER_REVIEWS,
+    PRODUCTS,
+)
+"""The tables the feature plan reads; the other three (sellers, geolocation, category
+translation) are read only by ``validate`` and ``convert``, when present."""
+BY_STEM: dict[str, str] = {spec.stem: name for name, spec in TABLES.items()}

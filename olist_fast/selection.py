@@ -25,6 +25,7 @@ import numpy as np
 
 from olist_fast.evaluate import auc_score
 from olist_fast.models import Candidate, fit_setup, predict_score
+from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, training_set, usable_folds
 
 MIN_GAIN = 0.002
@@ -146,15 +147,12 @@ def select_setup(
     return Selection(pool, results, chosen, reason, notes)
 
 
-FIT_THREADS = 2
-"""Fits run on this many threads: scikit-learn's fits release the GIL in their compiled
-parts, so the folds' fits overlap on the two cores."""
-
-
 def evaluate_folds(
     pool: list[Candidate], snaps: Snapshots, folds: list[int], *, seed: int
 ) -> list[FoldResult]:
-    """Every setup's test AUC on every fold, the fits spread over ``FIT_THREADS`` threads.
+    """Every setup's test AUC on every fold, the fits spread over
+    :func:`olist_fast.parallel.threads` threads (scikit-learn's fits release the GIL
+    in their compiled parts, so they overlap).
 
     The blend's scores are the mean of its two parts' probabilities, so where both parts
     are in the pool it is scored from their fits, not fitted again."""
@@ -168,7 +166,7 @@ def evaluate_folds(
         j, c = task
         return predict_score(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
 
-    with ThreadPoolExecutor(FIT_THREADS) as ex:
+    with ThreadPoolExecutor(threads()) as ex:
         scores = dict(zip([(j, c.name) for j, c in tasks], ex.map(fit_and_score, tasks),
                           strict=True))  # fmt: skip
     out = []

@@ -62,6 +62,7 @@ import numpy as np
 import polars as pl
 
 from olist_fast._reference import CATEGORY_TRANSLATION, PRODUCTS_PER_CATEGORY
+from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.io import BOM, atomic_path
 from olist_fast.schema import TABLES, TIMESTAMP_FORMAT
 
@@ -446,7 +447,7 @@ def check_repeat_rate(repeat_rate: float | None) -> float:
         return DEFAULT_REPEAT_RATE
     lo, hi = REPEAT_RATE_RANGE
     if not lo <= repeat_rate <= hi:
-        raise ValueError(
+        raise OlistUsageError(
             f"repeat_rate must be between {lo} and {hi} (the share of first-time buyers who"
             f" buy again within {REPEAT_WINDOW_DAYS} days), got {repeat_rate}"
         )
@@ -508,7 +509,7 @@ class _Generator:
 
     def __init__(self, scale: float, seed: int) -> None:
         if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+            raise OlistUsageError(f"scale must be > 0, got {scale}")
         self.scale = scale
         self.rng = np.random.default_rng(seed)
 
@@ -812,7 +813,7 @@ class Simulation:
         with intensity ``q mu``.
         """
         if horizon_days < 1:
-            raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+            raise OlistUsageError(f"horizon_days must be >= 1, got {horizon_days}")
         h = self.history
         cut = (as_of - EPOCH) // timedelta(microseconds=1)
         idx = np.flatnonzero(h.eligible & (h.purchase * 1_000_000 < cut))
@@ -1261,7 +1262,7 @@ def load_simulation(data_dir: str | os.PathLike[str]) -> Simulation | None:
         return None
     version = params.get("generator_version")
     if version != GENERATOR_VERSION:
-        raise ValueError(
+        raise OlistDataError(
             f"{Path(data_dir) / PARAMS_FILE}: generator version {version}, this is version"
             f" {GENERATOR_VERSION}; the data cannot be drawn again"
         )

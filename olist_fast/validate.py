@@ -11,14 +11,22 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from olist_fast.io import BOM, OlistDataError, check_columns, read_csv_header, table_path
-from olist_fast.schema import TABLES, TIMESTAMP_FORMAT, TableSpec
+from olist_fast.io import (
+    BOM,
+    OlistDataError,
+    check_columns,
+    is_url,
+    read_csv_header,
+    table_path,
+)
+from olist_fast.schema import PLAN_TABLES, TABLES, TIMESTAMP_FORMAT, TableSpec
 
 HEALTH_RATIO = 0.10
 INELIGIBLE_STATUSES = ("canceled", "unavailable")
@@ -271,8 +279,15 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
     return df
 
 
-def validate(path: str | Path) -> ValidationReport:
+def validate(path: str | os.PathLike[str]) -> ValidationReport:
     """Check every Olist file in ``path`` and summarise the data."""
+    if is_url(path):
+        report = ValidationReport(data_dir=Path(str(path)))
+        report.errors.append(
+            f"{path}: validate checks local files (copy them here first); the readers of "
+            "features, run and score accept the URL"
+        )
+        return report
     data_dir = Path(path)
     report = ValidationReport(data_dir=data_dir)
     if not data_dir.is_dir():
@@ -283,7 +298,12 @@ def validate(path: str | Path) -> ValidationReport:
         try:
             file = table_path(data_dir, spec)
         except OlistDataError as exc:
-            report.errors.append(str(exc))
+            if name in PLAN_TABLES:
+                report.errors.append(str(exc))
+            else:
+                report.warnings.append(
+                    f"{spec.stem}: not present (the feature plan does not read it)"
+                )
             continue
         df = check_table(file, spec, report)
         if df is not None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
+from olist_fast.errors import OlistUsageError
 from olist_fast.features import FEATURES, LABELS, build_snapshot, build_snapshots
 from olist_fast.features.keys import ID_COLUMNS, compact_id, compact_ids, is_not_hex_error
 from tests.golden import contract_case as case
@@ -63,8 +65,17 @@ def test_snapshots_share_one_collect_and_match_single_builds() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="horizon_days"):
         build_snapshot(case.tables(), as_of=case.AS_OF, horizon_days=0)
-    with pytest.raises(TypeError, match="as_of"):
+    with pytest.raises(OlistUsageError, match="as_of must be a date or datetime"):
         build_snapshot(case.tables(), as_of="2018-03-01", horizon_days=90)  # type: ignore[arg-type]
+    with pytest.raises(OlistUsageError, match="naive"):
+        build_snapshot(case.tables(), as_of=datetime(2018, 3, 1, tzinfo=UTC), horizon_days=90)
+
+
+def test_as_of_may_be_a_date() -> None:
+    at_midnight = datetime.combine(case.AS_OF.date(), datetime.min.time())
+    a = build_snapshots(case.tables(), [at_midnight.date()])[0]
+    b = build_snapshots(case.tables(), [at_midnight])[0]
+    assert_frame_equal(a, b)
 
 
 def as_hex_ids(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -108,18 +109,20 @@ def test_same_seed_same_scores_and_saved_model_scores_the_same(
     again = run(RunConfig(data=data_dir, out=tmp_path / "again", seed=1, n_boot=20))
     first = (out / "user_propensity_scores.csv").read_bytes()
     assert again.files["scores"].read_bytes() == first
-    path = score(model=out / "model", data=data_dir, as_of=AS_OF, out=tmp_path / "scored")
-    assert path.read_bytes() == first
+    table = score(model=out / "model", data=data_dir, as_of=AS_OF, out=tmp_path / "scored")
+    assert (tmp_path / "scored" / "user_propensity_scores.csv").read_bytes() == first
+    assert table.write_csv().encode() == first  # the returned frame is what was written
     # train follows the same protocol: the same choice and the same model
     chosen = json.loads((out / "metrics.json").read_text())["chosen_setup"]
-    model = train(data=data_dir, out=tmp_path / "trained", seed=1)
+    model = train(data=data_dir, model_dir=tmp_path / "trained", seed=1)
     assert model.setup == chosen
-    path = score(model=tmp_path / "trained", data=data_dir, as_of=AS_OF, out=tmp_path / "t")
-    assert path.read_bytes() == first
+    table = score(model=tmp_path / "trained", data=data_dir, as_of=AS_OF)
+    assert table.write_csv().encode() == first
+    assert score(model=model, data=data_dir, as_of=AS_OF).write_csv().encode() == first
     # ... and so does a setup given by name: the same calibration, drift included
-    train(data=data_dir, out=tmp_path / "named", seed=1, setup=chosen)
-    path = score(model=tmp_path / "named", data=data_dir, as_of=AS_OF, out=tmp_path / "n")
-    assert path.read_bytes() == first
+    train(data=data_dir, model_dir=tmp_path / "named", seed=1, setup=chosen)
+    table = score(model=tmp_path / "named", data=data_dir, as_of=AS_OF)
+    assert table.write_csv().encode() == first
 
 
 def truncate(src: Path, dst: Path, at: datetime) -> None:
@@ -158,12 +161,15 @@ def test_too_few_buyers_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None
     assert not list(tmp_path.iterdir())
 
 
-def test_fewer_folds_than_asked_are_dropped_and_said(data_dir: Path, tmp_path: Path) -> None:
-    """Early in the data the oldest folds have no buyers: they are dropped, with a note;
-    with fewer than two folds left the simplest setup is used."""
-    lines: list[str] = []
-    result = run(RunConfig(data=data_dir, as_of=datetime(2018, 3, 1), out=tmp_path, n_boot=20,
-                           folds=3), say=lines.append)  # fmt: skip
+def test_fewer_folds_than_asked_are_dropped_and_said(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Early in the data the oldest folds have no buyers: they are dropped, with a note
+    (logged, as progress is); with fewer than two folds left the simplest setup is used."""
+    with caplog.at_level(logging.INFO, logger="olist_fast"):
+        result = run(RunConfig(data=data_dir, as_of=datetime(2018, 3, 1), out=tmp_path,
+                               n_boot=20, folds=3))  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records]
     sel = result.metrics["selection"]
     assert len(sel["folds"]) < 3
     assert any("dropped" in line for line in lines)

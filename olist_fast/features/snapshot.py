@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 
 import polars as pl
 from polars._typing import EngineType
 
+from olist_fast.config import as_datetime
+from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features.customers import build_customer_grain
 from olist_fast.features.keys import compact_ids, is_not_hex_error
 from olist_fast.features.labels import (
@@ -18,6 +22,81 @@ from olist_fast.features.labels import (
     latest_purchase,
 )
 from olist_fast.features.orders import build_order_grain, with_shared_facts
+
+log = logging.getLogger("olist_fast")
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """Rows that change the numbers without failing: counted in the same ``collect_all``
+    as the snapshots. Each is a count of rows; all zero on clean data."""
+
+    duplicate_orders: int = 0
+    """orders rows whose ``order_id`` another row has: the order counts twice."""
+    duplicate_customers: int = 0
+    """customers rows whose ``customer_id`` another row has: its orders multiply in the join."""
+    duplicate_payments: int = 0
+    """payments rows whose (``order_id``, ``payment_sequential``) another row has:
+    ``monetary`` and the label ``future_spend`` count them twice."""
+    duplicate_items: int = 0
+    """order_items rows whose (``order_id``, ``order_item_id``) another row has."""
+    orphan_orders: int = 0
+    """orders whose ``customer_id`` is not in customers: left out of every snapshot."""
+    undated_orders: int = 0
+    """orders without a purchase timestamp: left out of every snapshot."""
+
+    def problems(self) -> list[str]:
+        """One phrase per non-zero count."""
+        what = {
+            "duplicate_orders": "orders rows share their order_id with another row",
+            "duplicate_customers": "customers rows share their customer_id with another "
+            "row (their orders multiply in the join)",
+            "duplicate_payments": "order_payments rows share their (order_id, "
+            "payment_sequential) with another row (monetary and future_spend count them twice)",
+            "duplicate_items": "order_items rows share their (order_id, order_item_id) "
+            "with another row",
+            "orphan_orders": "orders have a customer_id not in customers (left out)",
+            "undated_orders": "orders have no order_purchase_timestamp (left out)",
+        }
+        return [f"{n:,} {what[k]}" for k, n in asdict(self).items() if n]
+
+    def check(self, *, strict: bool) -> None:
+        """Log a warning per problem; with ``strict``, raise on the first instead."""
+        for problem in self.problems():
+            if strict:
+                raise OlistDataError(f"data integrity: {problem} (strict mode)")
+            log.warning("data integrity: %s", problem)
+
+
+def integrity_plan(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """One row of :class:`Integrity` counts, as a lazy plan over the same inputs."""
+
+    def dup(lf: pl.LazyFrame, *keys: str) -> pl.LazyFrame:
+        return lf.select(pl.struct(keys).is_duplicated().sum().cast(pl.Int64))
+
+    orders = tables["orders"]
+    known = tables["customers"].select("customer_id").unique()
+    orphans = orders.select("customer_id").join(known, on="customer_id", how="anti")
+    return pl.concat(
+        [
+            dup(orders, "order_id").rename({"order_id": "duplicate_orders"}),
+            dup(tables["customers"], "customer_id").rename({"customer_id": "duplicate_customers"}),
+            dup(tables["order_payments"], "order_id", "payment_sequential").rename(
+                {"order_id": "duplicate_payments"}
+            ),
+            dup(tables["order_items"], "order_id", "order_item_id").rename(
+                {"order_id": "duplicate_items"}
+            ),
+            orphans.select(pl.len().cast(pl.Int64).alias("orphan_orders")),
+            orders.select(
+                pl.col("order_purchase_timestamp")
+                .null_count()
+                .cast(pl.Int64)
+                .alias("undated_orders")
+            ),
+        ],
+        how="horizontal",
+    )
 
 
 def _snapshot_plan(
@@ -30,15 +109,14 @@ def _snapshot_plan(
     return add_labels(features, build_labels(tables, as_of=as_of, horizon_days=horizon_days))
 
 
-def _check(as_of: datetime, horizon_days: int) -> None:
-    if not isinstance(as_of, datetime):
-        raise TypeError(f"as_of must be a datetime, got {type(as_of).__name__}")
+def _check(as_of: date | datetime, horizon_days: int) -> datetime:
     if horizon_days < 1:
-        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+        raise OlistUsageError(f"horizon_days must be >= 1, got {horizon_days}")
+    return as_datetime(as_of)
 
 
 def build_snapshot(
-    tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int = 90
+    tables: Mapping[str, pl.LazyFrame], *, as_of: date | datetime, horizon_days: int = 90
 ) -> pl.LazyFrame:
     """The snapshot at ``as_of`` as one lazy plan.
 
@@ -46,24 +124,58 @@ def build_snapshot(
     latest purchase in the data is at or after ``as_of + horizon_days``; deciding that
     reads the purchase column once, eagerly.
     """
-    _check(as_of, horizon_days)
+    as_of = _check(as_of, horizon_days)
     latest = latest_purchase(tables["orders"]).collect().item()
     covered = label_window_covered(latest, as_of=as_of, horizon_days=horizon_days)
     return _snapshot_plan(tables, as_of=as_of, horizon_days=horizon_days, covered=covered)
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What one ``collect_all`` of the snapshot plans gives: the snapshots, the integrity
+    counts of the inputs, and the latest purchase (which decided label coverage)."""
+
+    frames: list[pl.DataFrame]
+    integrity: Integrity
+    latest_purchase: datetime | None
+
+
+def input_tables(tables: Mapping[str, object]) -> dict[str, pl.LazyFrame]:
+    """The plan's input tables: typed LazyFrames pass as they are, anything else (frames
+    in memory, or lazy frames with other types) is converted by
+    :func:`olist_fast.io.as_tables`."""
+    from olist_fast.io import as_tables
+    from olist_fast.schema import PLAN_TABLES, TABLES
+
+    typed = all(
+        isinstance(tables.get(n), pl.LazyFrame) and tables[n].collect_schema() == TABLES[n].schema  # type: ignore[attr-defined]
+        for n in PLAN_TABLES
+    )
+    if typed:
+        return dict(tables)  # type: ignore[arg-type]
+    return as_tables(tables)
+
+
 def build_snapshots(
-    tables: Mapping[str, pl.LazyFrame],
-    as_ofs: Sequence[datetime],
+    tables: Mapping[str, object],
+    as_ofs: Sequence[date | datetime],
     *,
     horizon_days: int = 90,
     labels: Sequence[bool | None] | None = None,
     engine: EngineType = "auto",
     compact: bool | None = None,
+    strict: bool = False,
 ) -> list[pl.DataFrame]:
     """Snapshots at several dates, collected together with ``pl.collect_all``: the inputs
     are parsed once, and the date-independent parts (item and payment facts, the latest
     purchase that decides label coverage) are computed once.
+
+    ``tables`` maps table names to typed LazyFrames (:func:`olist_fast.scan_olist`) or to
+    frames in memory (Polars, pyarrow or pandas; converted by
+    :func:`olist_fast.io.as_tables`). Rows that change the numbers without failing
+    (duplicate keys, orders without a customer or a purchase time) are counted in the
+    same collection and logged as warnings; ``strict`` makes them an error
+    (:class:`Integrity`).
 
     ``labels`` (one entry per date) forces the label columns on (True) or off (False);
     None keeps the contract's rule (present when the latest purchase reaches the window's
@@ -75,39 +187,58 @@ def build_snapshots(
     (the default) tries the integers and falls back to text for other ids. The result
     is the same either way.
     """
-    for a in as_ofs:
-        _check(a, horizon_days)
-    wanted = list(labels) if labels is not None else [None] * len(as_ofs)
-    if len(wanted) != len(as_ofs):
-        raise ValueError(f"labels has {len(wanted)} entries for {len(as_ofs)} dates")
+    got = collect_snapshots(
+        tables, as_ofs, horizon_days=horizon_days, labels=labels, engine=engine, compact=compact
+    )
+    got.integrity.check(strict=strict)
+    return got.frames
+
+
+def collect_snapshots(
+    tables: Mapping[str, object],
+    as_ofs: Sequence[date | datetime],
+    *,
+    horizon_days: int = 90,
+    labels: Sequence[bool | None] | None = None,
+    engine: EngineType = "auto",
+    compact: bool | None = None,
+) -> Collected:
+    """:func:`build_snapshots` without acting on the integrity counts: they are returned."""
+    dates = [_check(a, horizon_days) for a in as_ofs]
+    inputs = input_tables(tables)
+    wanted = list(labels) if labels is not None else [None] * len(dates)
+    if len(wanted) != len(dates):
+        raise OlistUsageError(f"labels has {len(wanted)} entries for {len(dates)} dates")
 
     def collect(keyed: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
         keyed = with_shared_facts(keyed)  # the latest purchase comes from the same orders scan
         plans = [
             _snapshot_plan(keyed, as_of=a, horizon_days=horizon_days, covered=w is not False)
-            for a, w in zip(as_ofs, wanted, strict=True)
+            for a, w in zip(dates, wanted, strict=True)
         ]
-        return pl.collect_all([latest_purchase(keyed["orders"]), *plans], engine=engine)
+        return pl.collect_all(
+            [latest_purchase(keyed["orders"]), integrity_plan(keyed), *plans], engine=engine
+        )
 
     if compact is False:
-        latest, *snaps = collect(tables)
+        latest, counts, *snaps = collect(inputs)
     else:
         try:
-            latest, *snaps = collect(compact_ids(tables))
+            latest, counts, *snaps = collect(compact_ids(inputs))
         except pl.exceptions.ComputeError as exc:
             if not is_not_hex_error(exc):
                 raise
             if compact:
-                raise ValueError(
+                raise OlistUsageError(
                     "compact=True needs every order, customer, product and seller id to be"
                     " 32 lowercase hex digits, as in the Olist data; pass compact=None"
                 ) from None
-            latest, *snaps = collect(tables)
+            latest, counts, *snaps = collect(inputs)
     last = latest.item()
     out = []
-    for a, w, snap in zip(as_ofs, wanted, snaps, strict=True):
+    for a, w, snap in zip(dates, wanted, snaps, strict=True):
         keep = (
             w if w is not None else label_window_covered(last, as_of=a, horizon_days=horizon_days)
         )
         out.append(snap if keep or w is False else snap.drop(LABELS))
-    return out
+    return Collected(out, Integrity(**counts.row(0, named=True)), last)

@@ -1,0 +1,46 @@
+"""How many threads the model stage uses: one process-wide setting.
+
+The default is the cores this process may run on. ``run`` and ``train`` set it from
+``RunConfig.n_jobs`` for their duration. It is a plain module setting rather than a
+context variable because the fits read it from worker threads, which do not inherit a
+caller's context.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from olist_fast.config import default_n_jobs
+
+_lock = threading.Lock()
+_threads: int | None = None
+
+
+def threads() -> int:
+    """The threads to use now (at least 1)."""
+    return _threads or default_n_jobs()
+
+
+@contextmanager
+def using_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` threads (None: the default) inside the block, then restore.
+
+    Inside, BLAS and OpenMP run on one thread each: the model stage spreads whole fits
+    and row chunks over threads instead. Two fits calling a multi-threaded BLAS at once
+    share its thread pool, and how a call's sums are split then depends on timing: the
+    last bits of the scores changed from run to run on a loaded machine (seen as a flaky
+    same-seed test). One BLAS thread per caller makes every sum's order fixed.
+    """
+    from threadpoolctl import threadpool_limits
+
+    global _threads
+    with _lock:
+        before, _threads = _threads, n
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        with _lock:
+            _threads = before
