@@ -1,0 +1,327 @@
+"""The library as an ETL job embeds it: frames in, frames out, no silent mistakes.
+
+Each test here guards one of the silent mistakes of issue 11 and fails without its fix:
+frames read with default type inference, duplicate and orphan rows, a saved model that
+scores the past or mixes files, a skops file naming a foreign type, errors misreported
+as the user's, progress printed by a library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow.csv as pacsv
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+import olist_fast
+from olist_fast.cli import app
+from olist_fast.config import RunConfig
+from olist_fast.errors import OlistDataError, OlistUsageError
+from olist_fast.features import build_snapshots
+from olist_fast.features.snapshot import collect_snapshots
+from olist_fast.fitting import FittedModel
+from olist_fast.io import as_tables, scan_olist
+from olist_fast.models import SKOPS_TRUSTED, all_setups, fit_setup, make_spend_regressor
+from olist_fast.pipeline import run, score, train
+from olist_fast.schema import PLAN_TABLES, TABLES
+from olist_fast.synth import generate
+
+runner = CliRunner()
+AS_OF = datetime(2018, 9, 1)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("api-data")
+    generate(out, scale=0.08, random_state=11)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("api-model")
+    train(data=data_dir, as_of=AS_OF, model_dir=out, setup="logistic", seed=1)
+    return out
+
+
+def read_all(data_dir: Path, reader: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in PLAN_TABLES:
+        path = data_dir / f"{TABLES[name].stem}.csv"
+        if reader == "pandas":
+            out[name] = pd.read_csv(path)
+        elif reader == "polars":
+            out[name] = pl.read_csv(path)
+        else:
+            out[name] = pacsv.read_csv(path)
+    return out
+
+
+# -- frames in ------------------------------------------------------------------------
+@pytest.mark.parametrize("reader", ["pandas", "polars", "pyarrow"])
+def test_frames_read_with_default_inference_give_the_folder_tables(
+    small_csv_dir: Path, reader: str
+) -> None:
+    frames = read_all(small_csv_dir, reader)
+    if reader == "pandas":  # the default reader really did guess other types
+        assert frames["customers"]["customer_zip_code_prefix"].dtype.kind == "i"  # type: ignore[index]
+    converted = as_tables(frames)
+    folder = scan_olist(small_csv_dir)
+    for name in PLAN_TABLES:
+        assert_frame_equal(converted[name].collect(), folder[name].collect())
+
+
+def test_run_on_pandas_frames_gives_the_folder_scores(data_dir: Path, tmp_path: Path) -> None:
+    frames = read_all(data_dir, "pandas")
+    a = run(tables=frames, as_of=date(2018, 6, 1), out=tmp_path / "a", n_boot=20)
+    b = run(data=data_dir, as_of=date(2018, 6, 1), out=tmp_path / "b", n_boot=20)
+    assert a.chosen == b.chosen
+    assert_frame_equal(a.scores, b.scores)
+    manifest = json.loads(a.files["manifest"].read_text())
+    assert manifest["resolved"]["data"] == "in-memory tables"
+    assert set(manifest["inputs"]) == {TABLES[n].stem for n in PLAN_TABLES}
+
+
+def test_bad_frames_are_one_line_errors(small_csv_dir: Path) -> None:
+    frames = read_all(small_csv_dir, "polars")
+    with pytest.raises(OlistDataError, match=r"tables: missing table 'order_reviews'"):
+        as_tables({k: v for k, v in frames.items() if k != "order_reviews"})
+    bad = dict(frames, orders=frames["orders"].drop("order_status"))  # type: ignore[attr-defined]
+    with pytest.raises(OlistDataError, match=r"tables\['orders'\]: missing column 'order_status'"):
+        as_tables(bad)
+    items = frames["order_items"].with_columns(order_item_id=pl.col("order_item_id") + 0.5)  # type: ignore[attr-defined]
+    with pytest.raises(OlistDataError, match="'order_item_id' has a fractional value"):
+        as_tables(dict(frames, order_items=items))
+    with pytest.raises(OlistDataError, match="expected a polars DataFrame"):
+        as_tables(dict(frames, products=[1, 2, 3]))
+    with pytest.raises(OlistUsageError, match="not both"):
+        run(data=small_csv_dir, tables=frames)
+
+
+# -- integrity: counted in the same collection, warned, strict -------------------------
+def test_duplicates_and_orphans_are_counted_warned_and_strict(
+    small_csv_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = {k: v.collect() for k, v in scan_olist(small_csv_dir).items()}
+    clean = collect_snapshots(t, [AS_OF]).integrity
+    assert not clean.problems()
+    dirty = dict(
+        t,
+        order_payments=pl.concat([t["order_payments"], t["order_payments"]]),
+        customers=pl.concat([t["customers"], t["customers"].head(3)]),
+        orders=pl.concat(
+            [
+                t["orders"],
+                t["orders"]
+                .head(2)
+                .with_columns(order_id=pl.lit("f" * 32), customer_id=pl.lit("e" * 32)),
+            ]
+        ).with_columns(
+            order_purchase_timestamp=pl.when(pl.int_range(pl.len()) == 0)
+            .then(None)
+            .otherwise(pl.col("order_purchase_timestamp"))
+        ),
+    )
+    got = collect_snapshots(dirty, [AS_OF]).integrity
+    assert got.duplicate_payments == 2 * t["order_payments"].height
+    assert got.duplicate_customers == 6 and got.orphan_orders == 2
+    assert got.duplicate_orders == 2 and got.undated_orders == 1 and got.duplicate_items == 0
+    with caplog.at_level(logging.WARNING, logger="olist_fast"):
+        build_snapshots(dirty, [AS_OF])
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("order_payments rows share" in w and "future_spend" in w for w in warned)
+    with pytest.raises(OlistDataError, match=r"data integrity: .* \(strict mode\)"):
+        build_snapshots(dirty, [AS_OF], strict=True)
+
+
+def test_cli_warns_on_a_payments_file_loaded_twice_and_strict_fails(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    path = data_copy / f"{TABLES['order_payments'].stem}.csv"
+    body = path.read_bytes().split(b"\n", 1)[1]
+    path.write_bytes(path.read_bytes() + body)
+    args = ["features", "--data", str(data_copy), "--out", str(tmp_path / "f.parquet")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "warning: data integrity:" in r.stderr and "order_payments rows share" in r.stderr
+    r = runner.invoke(app, [*args, "--strict"])
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.exit_code == 1 and "strict mode" in line
+    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    assert r.exit_code == 1 and "order_id+payment_sequential" in r.stderr
+
+
+def test_validate_flags_a_missing_purchase_time(data_copy: Path) -> None:
+    path = data_copy / f"{TABLES['orders'].stem}.csv"
+    lines = path.read_text().split("\n")
+    fields = lines[3].split(",")
+    fields[3] = ""  # order_purchase_timestamp
+    lines[3] = ",".join(fields)
+    path.write_text("\n".join(lines))
+    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    assert r.exit_code == 1
+    assert "column 'order_purchase_timestamp', row 3: empty value" in r.stderr
+
+
+# -- saved models ---------------------------------------------------------------------
+def test_model_records_its_dates_features_and_versions(model_dir: Path) -> None:
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["as_of"] == "2018-09-01T00:00:00" and meta["label_end"] == "2018-09-01T00:00:00"
+    model = FittedModel.load(model_dir)
+    assert meta["features"] == model.encoding.names and meta["n_features"] == len(meta["features"])
+    assert {"scikit-learn", "polars", "olist-fast"} <= set(meta["versions"])
+
+
+def test_score_refuses_a_date_the_labels_reach_past(data_dir: Path, model_dir: Path) -> None:
+    with pytest.raises(
+        OlistDataError, match="before 2018-09-01, the end of the model's last label"
+    ):
+        score(model_dir, data=data_dir, as_of=date(2018, 3, 1))
+    r = runner.invoke(app, ["score", "--model", str(model_dir), "--data", str(data_dir),
+                            "--as-of", "2018-03-01"])  # fmt: skip
+    assert r.exit_code == 1 and "leakage" in r.stderr and r.stderr.count("\n") == 1
+    assert score(model_dir, data=data_dir, as_of=AS_OF).height > 0  # the end itself is fine
+
+
+def test_a_model_folder_that_mixes_files_or_versions_is_refused(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    meta = json.loads((bad / "model.json").read_text())
+    meta["features"] = meta["features"][:-1]
+    meta["n_features"] -= 1
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(OlistDataError, match="features differ"):
+        FittedModel.load(bad)
+    enc = json.loads((model_dir / "encoding.json").read_text())
+    first = next(iter(enc["categories"]))
+    enc["categories"][first] = [*enc["categories"][first], "zz-not-seen"]
+    (bad / "encoding.json").write_text(json.dumps(enc))
+    from olist_fast.encode import Encoding
+
+    names = Encoding(categories=enc["categories"]).names
+    meta.update(features=names, n_features=len(names))
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(OlistDataError, match=r"classifier was fitted on \d+ columns but"):
+        FittedModel.load(bad)
+    meta.pop("format")
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(OlistDataError, match="model format None"):
+        FittedModel.load(bad)
+
+
+def test_skops_allowlist_is_exactly_what_save_writes(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 6))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (rng.random(600) < 0.2).astype(int)
+    found: set[str] = set()
+    from olist_fast.models import save_model
+
+    for c in all_setups():
+        folder = tmp_path / c.name
+        for p in save_model(fit_setup(c, X, y, 0), folder):
+            if p.suffix == ".skops":
+                found |= set(sio.get_untrusted_types(file=p))
+    sio.dump(
+        make_spend_regressor(random_state=0).fit(X[:100], rng.random(100)), tmp_path / "s.skops"
+    )
+    found |= set(sio.get_untrusted_types(file=tmp_path / "s.skops"))
+    assert found == SKOPS_TRUSTED
+
+
+def test_a_skops_file_naming_a_foreign_type_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    spend = bad / "spend.skops"
+    with zipfile.ZipFile(spend) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    schema = json.loads(files["schema.json"])
+    schema["__module__"], schema["__class__"] = "os", "system"
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(spend, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+    with pytest.raises(
+        OlistDataError, match=r"refers to type 'os\.system', which olist-fast never"
+    ):
+        FittedModel.load(bad)
+
+
+@pytest.mark.parametrize("setup", [c.name for c in all_setups()])
+def test_every_setup_round_trips_through_its_model_folder(
+    data_dir: Path, tmp_path: Path, setup: str
+) -> None:
+    model = train(data=data_dir, as_of=AS_OF, model_dir=tmp_path / "m", setup=setup, folds=0)
+    files = {p.name for p in (tmp_path / "m").iterdir()}
+    assert ("classifier.ubj" in files) == (setup == "xgboost")
+    direct = score(model, data=data_dir, as_of=AS_OF)
+    loaded = score(tmp_path / "m", data=data_dir, as_of=AS_OF)
+    assert_frame_equal(direct, loaded)
+
+
+# -- errors, logging, signatures --------------------------------------------------------
+def test_a_bug_is_an_internal_error_not_the_users(
+    small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import olist_fast.features as features
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug in our code")
+
+    monkeypatch.setattr(features, "build_snapshots", broken)
+    args = ["features", "--data", str(small_csv_dir), "--out", str(tmp_path / "f.parquet")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    (line,) = [ln for ln in r.stderr.splitlines() if "error" in ln]
+    assert line.startswith("internal error: KeyError") and "--debug" in line
+    r = runner.invoke(app, ["--debug", *args])
+    assert isinstance(r.exception, KeyError)
+
+
+def test_the_library_prints_nothing(small_csv_dir: Path) -> None:
+    """Warnings and progress go to the "olist_fast" logger, silent until configured."""
+    code = f"""
+import polars as pl, olist_fast
+from datetime import date
+t = {{k: v.collect() for k, v in olist_fast.scan_olist({str(small_csv_dir)!r}).items()}}
+t["order_payments"] = pl.concat([t["order_payments"], t["order_payments"]])
+olist_fast.build_snapshots(t, [date(2018, 6, 1)])
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout == "" and r.stderr == ""
+
+
+def test_config_and_overrides_merge_and_unknown_names_are_refused() -> None:
+    base = RunConfig(horizon_days=60, seed=3)
+    merged = RunConfig.merged(base, {"seed": 4, "as_of": date(2018, 6, 1)})
+    assert merged.horizon_days == 60 and merged.seed == 4
+    assert merged.as_of == datetime(2018, 6, 1)
+    with pytest.raises(OlistUsageError, match="unknown setting 'sede'"):
+        RunConfig.merged(base, {"sede": 4})
+    with pytest.raises(OlistUsageError, match="n_jobs"):
+        RunConfig(n_jobs=0)
+
+
+def test_dir_lists_the_public_names() -> None:
+    names = dir(olist_fast)
+    assert set(olist_fast.__all__) <= set(names)
+    assert {"FittedModel", "score_customers", "as_tables", "OlistError"} <= set(names)
