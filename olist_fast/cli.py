@@ -336,6 +336,12 @@ AsOfOpt = Annotated[
 ]
 HorizonOpt = Annotated[int, typer.Option("--horizon-days", min=1, help="Label window H in days.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same scores.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--n-jobs", min=1, help="Threads of the model stage. Default: the cores available."
+    ),
+]
 
 
 def print_summary(result) -> None:
@@ -422,6 +428,7 @@ def run(
     ] = False,
     strict: StrictOpt = False,
     storage_option: StorageOpt = None,
+    n_jobs: JobsOpt = None,
 ) -> None:
     """The whole job: features, model choice, out-of-time backtest, scores, plots, models."""
     from olist_fast.config import RunConfig
@@ -432,7 +439,7 @@ def run(
     source = data if data is not None else guarded(lambda: ensure_demo_data(say))
     config = guarded(
         lambda: RunConfig(data=source, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
-                          folds=folds, compare=compare, strict=strict)
+                          folds=folds, compare=compare, strict=strict, n_jobs=n_jobs)
     )  # fmt: skip
     t0 = time.perf_counter()
     result = guarded(lambda: run_pipeline(config, storage_options=options))
@@ -456,6 +463,7 @@ def train(
     folds: FoldsOpt = 3,
     strict: StrictOpt = False,
     storage_option: StorageOpt = None,
+    n_jobs: JobsOpt = None,
 ) -> None:
     """Choose and fit the model as of a date and save it (no backtest, no scores)."""
     from olist_fast.pipeline import train as train_model
@@ -474,6 +482,7 @@ def train(
             folds=folds,
             strict=strict,
             storage_options=options,
+            n_jobs=n_jobs,
         )
     )
     typer.echo(f"Saved {model.setup} to {out}/ in {time.perf_counter() - t0:.1f} s.")

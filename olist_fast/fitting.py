@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,30 @@ class FittedModel:
             as_of=_date_or_none(meta["as_of"]),
             label_end=_date_or_none(meta["label_end"]),
         )
+
+    @classmethod
+    def fit(
+        cls,
+        tables: Mapping[str, Any],
+        *,
+        as_of: date | datetime,
+        setup: str = "logistic",
+        horizon_days: int = 90,
+        seed: int = 0,
+    ) -> FittedModel:
+        """A named setup fitted as of ``as_of`` on ``tables`` (typed LazyFrames or frames
+        in memory), exactly as ``train(setup=...)`` fits it, without choosing or saving."""
+        from olist_fast.pipeline import train
+
+        return train(tables=tables, as_of=as_of, setup=setup, horizon_days=horizon_days,
+                     seed=seed, save=False)  # fmt: skip
+
+    def scores(self, snapshot: pl.DataFrame) -> pl.DataFrame:
+        """The ranked score table of a snapshot you built (:func:`olist_fast.score_customers`).
+        A snapshot carries no date: check it with :meth:`check_can_score`, as ``score`` does."""
+        from olist_fast.pipeline import score_customers
+
+        return score_customers(self, snapshot)
 
     def check_can_score(self, as_of: datetime) -> None:
         """Refuse to score a date before the end of the model's last label window: its

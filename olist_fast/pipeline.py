@@ -481,11 +481,13 @@ def train(
     storage_options: StorageOptions = None,
     setup: str | None = None,
     model_dir: str | Path | None = None,
+    save: bool = True,
     **overrides: Any,
 ) -> FittedModel:
     """Choose a setup on the folds (unless ``setup`` is given), fit it as ``run``'s final
     model is fitted (same protocol, same seed, same model), save it to ``model_dir``
-    (default: ``<out>/model``) and return it. Settings and data as for :func:`run`."""
+    (default: ``<out>/model``; ``save=False``: not saved) and return it. Settings and
+    data as for :func:`run`."""
     config = RunConfig.merged(config, overrides)
     target = _local_out(model_dir if model_dir is not None else Path(config.out) / "model",
                         "train")  # fmt: skip
@@ -501,8 +503,9 @@ def train(
         else:
             chosen = candidate(setup)
         model, _ = fit_final_model(chosen, snaps, seed=config.seed)
-        with atomic_dir(target) as tmp_dir:
-            model.save(tmp_dir)
+        if save:
+            with atomic_dir(target) as tmp_dir:
+                model.save(tmp_dir)
     return model
 
 

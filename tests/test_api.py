@@ -325,3 +325,12 @@ def test_dir_lists_the_public_names() -> None:
     names = dir(olist_fast)
     assert set(olist_fast.__all__) <= set(names)
     assert {"FittedModel", "score_customers", "as_tables", "OlistError"} <= set(names)
+
+
+def test_fitted_model_fits_and_scores_a_snapshot_as_train_and_score_do(
+    data_dir: Path, model_dir: Path
+) -> None:
+    tables = scan_olist(data_dir)
+    model = FittedModel.fit(tables, as_of=AS_OF, setup="logistic", seed=1)
+    (snap,) = build_snapshots(tables, [AS_OF], labels=[False])
+    assert_frame_equal(model.scores(snap), score(model_dir, data=data_dir, as_of=AS_OF))
