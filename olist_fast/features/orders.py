@@ -49,13 +49,16 @@ def cents(column: str) -> pl.Expr:
 def customer_orders(orders: pl.LazyFrame, customers: pl.LazyFrame) -> pl.LazyFrame:
     """Eligible orders with the person behind them (``customer_unique_id``) and their state."""
     return orders.filter(is_eligible()).join(
-        customers.select("customer_id", "customer_unique_id", "customer_state"),
-        on="customer_id",
-        how="inner",
+        customers.select(CUSTOMER_COLUMNS), on="customer_id", how="inner"
     )
 
 
-def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
+CUSTOMER_COLUMNS = ("customer_id", "customer_unique_id", "customer_state")
+
+
+def item_facts(
+    items: pl.LazyFrame, products: pl.LazyFrame, *, count_repeats: bool = False
+) -> pl.LazyFrame:
     """Per order: item count, price and freight sums, the distinct categories and sellers
     within the order, and the values behind them for distinct counts across a
     customer's orders: ``category`` and ``seller`` for a one-item order (90 % of orders),
@@ -79,6 +82,7 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("seller_id").alias("sellers"),
             pl.col("product_category_name").drop_nulls().n_unique().alias("n_categories"),
             pl.col("seller_id").drop_nulls().n_unique().alias("n_sellers"),
+            *_repeats("order_item_id", count_repeats),
         )
         .with_columns(
             pl.when(~several).then(pl.col("categories").list.first()).alias("category"),
@@ -89,7 +93,16 @@ def item_facts(items: pl.LazyFrame, products: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
+def _repeats(key: str, wanted: bool) -> list[pl.Expr]:
+    """Rows of an order beyond the first of each ``key`` value (a duplicated row), for the
+    integrity counts; computed inside the per-order group-by the plan already runs."""
+    return [(pl.len() - pl.col(key).n_unique()).cast(pl.Int64).alias(REPEATS)] if wanted else []
+
+
+REPEATS = "_repeated_rows"
+
+
+def payment_facts(payments: pl.LazyFrame, *, count_repeats: bool = False) -> pl.LazyFrame:
     """Per order: paid cents, payment rows, instalments, the distinct payment types, the
     first type, and each row's type and cents (``payment_types`` / ``payment_cents``,
     summed per type only at the customer grain, where the preferred type is chosen).
@@ -110,6 +123,7 @@ def payment_facts(payments: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("payment_type").drop_nulls().first().alias("first_payment_type"),
             (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
             pl.col("payment_type").null_count().alias("_untyped"),
+            *_repeats("payment_sequential", count_repeats),
         )
         .with_columns(
             pl.when((pl.col("n_payment_types") > 1) | (pl.col("_untyped") > 0))
@@ -155,12 +169,18 @@ def with_shared_facts(tables: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFr
     """``tables`` plus the date-independent facts as cached frames, so that every plan
     built from the result (features and labels, several dates) computes them once."""
     orders = tables["orders"].cache()
+    people = tables["customers"].select(CUSTOMER_COLUMNS).cache()
+    items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()
+    payments = payment_facts(tables["order_payments"], count_repeats=True).cache()
     return {
         **tables,
         "orders": orders,
-        "customer_orders": customer_orders(orders, tables["customers"]).cache(),
-        "item_facts": item_facts(tables["order_items"], tables["products"]).cache(),
-        "payment_facts": payment_facts(tables["order_payments"]).cache(),
+        "people": people,
+        "customer_orders": customer_orders(orders, people).cache(),
+        "item_facts": items.drop(REPEATS),
+        "payment_facts": payments.drop(REPEATS),
+        "item_repeats": items.select(pl.col(REPEATS).sum()),
+        "payment_repeats": payments.select(pl.col(REPEATS).sum()),
     }
 
 

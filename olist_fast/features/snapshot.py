@@ -32,14 +32,14 @@ class Integrity:
     as the snapshots. Each is a count of rows; all zero on clean data."""
 
     duplicate_orders: int = 0
-    """orders rows whose ``order_id`` another row has: the order counts twice."""
+    """orders rows repeating an ``order_id`` seen in an earlier row: the order counts twice."""
     duplicate_customers: int = 0
-    """customers rows whose ``customer_id`` another row has: its orders multiply in the join."""
+    """customers rows repeating a ``customer_id``: its orders multiply in the join."""
     duplicate_payments: int = 0
-    """payments rows whose (``order_id``, ``payment_sequential``) another row has:
-    ``monetary`` and the label ``future_spend`` count them twice."""
+    """payments rows repeating an (``order_id``, ``payment_sequential``): ``monetary`` and
+    the label ``future_spend`` count them twice."""
     duplicate_items: int = 0
-    """order_items rows whose (``order_id``, ``order_item_id``) another row has."""
+    """order_items rows repeating an (``order_id``, ``order_item_id``)."""
     orphan_orders: int = 0
     """orders whose ``customer_id`` is not in customers: left out of every snapshot."""
     undated_orders: int = 0
@@ -48,13 +48,12 @@ class Integrity:
     def problems(self) -> list[str]:
         """One phrase per non-zero count."""
         what = {
-            "duplicate_orders": "orders rows share their order_id with another row",
-            "duplicate_customers": "customers rows share their customer_id with another "
-            "row (their orders multiply in the join)",
-            "duplicate_payments": "order_payments rows share their (order_id, "
-            "payment_sequential) with another row (monetary and future_spend count them twice)",
-            "duplicate_items": "order_items rows share their (order_id, order_item_id) "
-            "with another row",
+            "duplicate_orders": "extra orders rows repeat an order_id",
+            "duplicate_customers": "extra customers rows repeat a customer_id (its orders "
+            "multiply in the join)",
+            "duplicate_payments": "extra order_payments rows repeat an (order_id, "
+            "payment_sequential) (monetary and future_spend count them twice)",
+            "duplicate_items": "extra order_items rows repeat an (order_id, order_item_id)",
             "orphan_orders": "orders have a customer_id not in customers (left out)",
             "undated_orders": "orders have no order_purchase_timestamp (left out)",
         }
@@ -68,34 +67,49 @@ class Integrity:
             log.warning("data integrity: %s", problem)
 
 
-def integrity_plan(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
-    """One row of :class:`Integrity` counts, as a lazy plan over the same inputs."""
+def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """One row of :class:`Integrity` counts over the frames of
+    :func:`~olist_fast.features.orders.with_shared_facts`, so no input is read twice.
 
-    def dup(lf: pl.LazyFrame, *keys: str) -> pl.LazyFrame:
-        return lf.select(pl.struct(keys).is_duplicated().sum().cast(pl.Int64))
-
-    orders = tables["orders"]
-    known = tables["customers"].select("customer_id").unique()
-    orphans = orders.select("customer_id").join(known, on="customer_id", how="anti")
+    Repeated keys are counted as rows beyond the first of each key, so a file loaded
+    twice reports its own row count. Items and payments are counted inside the per-order
+    group-bys the plan already runs; orders and customers on their cached frames.
+    Measured at scale 10 (CPU, integer keys): a separate ``is_duplicated`` pass over the
+    raw tables cost +1.9 s CPU and +330 MiB peak (a second parse of three files)."""
+    orders = keyed["orders"]
+    people = keyed["people"]
+    matched = orders.join(people.select("customer_id"), on="customer_id", how="semi")
     return pl.concat(
         [
-            dup(orders, "order_id").rename({"order_id": "duplicate_orders"}),
-            dup(tables["customers"], "customer_id").rename({"customer_id": "duplicate_customers"}),
-            dup(tables["order_payments"], "order_id", "payment_sequential").rename(
-                {"order_id": "duplicate_payments"}
-            ),
-            dup(tables["order_items"], "order_id", "order_item_id").rename(
-                {"order_id": "duplicate_items"}
-            ),
-            orphans.select(pl.len().cast(pl.Int64).alias("orphan_orders")),
             orders.select(
+                (pl.len() - pl.col("order_id").n_unique()).cast(pl.Int64).alias("duplicate_orders"),
                 pl.col("order_purchase_timestamp")
                 .null_count()
                 .cast(pl.Int64)
-                .alias("undated_orders")
+                .alias("undated_orders"),
+                pl.len().cast(pl.Int64).alias("_orders"),
             ),
+            people.select(
+                (pl.len() - pl.col("customer_id").n_unique())
+                .cast(pl.Int64)
+                .alias("duplicate_customers")
+            ),
+            keyed["payment_repeats"].select(
+                pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_payments")
+            ),
+            keyed["item_repeats"].select(
+                pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_items")
+            ),
+            matched.select(pl.len().cast(pl.Int64).alias("_matched")),
         ],
         how="horizontal",
+    ).select(
+        "duplicate_orders",
+        "duplicate_customers",
+        "duplicate_payments",
+        "duplicate_items",
+        (pl.col("_orders") - pl.col("_matched")).alias("orphan_orders"),
+        "undated_orders",
     )
 
 
