@@ -82,12 +82,15 @@ def record(
 ) -> None:  # fmt: skip
     """Fill ``extra_info`` and the session's medians; ours gets the ratio to each peer
     (so a group's peers must be recorded before ours). The peak memory is that of one call
-    of ``fn`` in this process, or ``child_peak_mb`` for a benchmark that runs a child
-    process (all of whose memory is growth)."""
+    of ``fn`` (the work being timed) in this process, or ``child_peak_mb`` for a benchmark
+    that runs a child process (all of whose memory is growth): exactly one of the two, so
+    no benchmark reports the memory of doing nothing."""
+    if (fn is None) == (child_peak_mb is None):
+        raise TypeError("record needs exactly one of fn (the timed call) and child_peak_mb")
     if child_peak_mb is not None:
         peak = growth = child_peak_mb
     else:
-        peak, growth = peak_rss_mb(fn if fn is not None else (lambda: None))
+        peak, growth = peak_rss_mb(fn)
     benchmark.extra_info.update(
         {"impl": impl, "scale": scale, "rows": rows, "peak_rss_mb": round(peak, 1),
          "peak_growth_mb": round(growth, 1)}

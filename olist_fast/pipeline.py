@@ -495,7 +495,8 @@ def train(
         source = read_source(config.data, config.as_of, tables=tables,
                              storage_options=storage_options)  # fmt: skip
         protocol = config.protocol(source.as_of)
-        snaps = make_snapshots(source, protocol, score=False, strict=config.strict)
+        # snapshot 0 too: the drift trend of the final calibration is measured on it
+        snaps = make_snapshots(source, protocol, strict=config.strict)
         if setup is None:
             chosen = select_setup(setup_pool(snaps, None), snaps, seed=config.seed,
                                   say=log.info).chosen  # fmt: skip

@@ -74,6 +74,23 @@ def test_interleaved_rounds_run_every_command_each_round() -> None:
     assert len(said) == 2
 
 
+def test_interleaved_rounds_run_the_commands_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A, B, A, B, ...: the warm-up round, then each timed round, every command once in
+    the given order; each command's walls are its own runs, in order."""
+    import olist_fast.bench as b
+
+    calls: list[str] = []
+
+    def fake_run_once(argv):
+        calls.append(argv[0])
+        return float(len(calls)), 10.0 * len(calls)  # wall and peak: the call's number
+
+    monkeypatch.setattr(b, "run_once", fake_run_once)
+    timed = b.time_interleaved({"A": ["A"], "B": ["B"]}, runs=2, say=lambda _: None)
+    assert calls == ["A", "B", "A", "B", "A", "B"]  # warm-up round, then two timed rounds
+    assert timed == {"A": ([3.0, 5.0], 50.0), "B": ([4.0, 6.0], 60.0)}
+
+
 # -- the run stage: the notebook peer and bench_run ---------------------------------------
 NOTEBOOK_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peers" / "notebook_peer.py"
 

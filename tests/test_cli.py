@@ -38,7 +38,10 @@ def test_generate_then_validate(tmp_path: Path) -> None:
 def test_no_data_generates_the_demo_set_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Only the CLI's ``run`` invents data, and says so; every other command, and the
+    library, refuses an empty default folder with one line."""
     import olist_fast.data as data
+    import olist_fast.pipeline as pipeline
 
     calls = []
 
@@ -48,13 +51,25 @@ def test_no_data_generates_the_demo_set_first(
 
         return generate(path, scale=0.01, random_state=random_state)
 
+    seen = []
+
+    def fake_run(config, **kwargs):  # the job itself is tested elsewhere
+        seen.append(config.data)
+        raise data.OlistDataError("stop here")
+
     monkeypatch.setattr(data, "generate", fake_generate)
+    monkeypatch.setattr(pipeline, "run", fake_run)
     monkeypatch.setenv("OLIST_FAST_DATA", str(tmp_path / "datasets"))
     r = runner.invoke(app, ["validate"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1 and "no Olist files" in r.stderr and calls == []
+    with pytest.raises(data.OlistDataError, match="no Olist files"):
+        pipeline.read_source(None, None)
+    r = runner.invoke(app, ["run"])
+    assert r.exit_code == 1 and "stop here" in r.stderr
     assert "generating the scale-1 demo dataset" in r.stderr
-    assert calls == [(1.0, 0)]
-    r = runner.invoke(app, ["validate"])  # second time: nothing generated
+    assert calls == [(1.0, 0)] and seen == [tmp_path / "datasets"]
+    r = runner.invoke(app, ["validate"])  # the demo set is there now: nothing generated
+    assert r.exit_code == 0, r.output
     assert calls == [(1.0, 0)]
 
 

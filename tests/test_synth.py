@@ -117,13 +117,22 @@ def test_customers_and_repeat_behaviour(scale1) -> None:
     assert within((per["days"] >= 2).mean(), 0.0224, 0.20)  # 2.24 % on two days
     assert within((per["n"] >= 3).mean(), 0.0026, 0.5)  # 0.26 % three or more
     elig = oc.filter(~pl.col("order_status").is_in(["canceled", "unavailable"]))
-    for as_of in ("2017-12-01", "2018-03-01", "2018-05-01"):
+    # The share of customers who buy again within 90 days (the rate the model predicts),
+    # measured on seeds 0-7 at scale 1: 2017-12-01 0.0066-0.0078 (mean 0.0072, about 270
+    # buyers), 2018-03-01 0.0070-0.0089 (0.0079, about 450), 2018-05-01 0.0079-0.0092
+    # (0.0087, about 610); it rises with the shop's growth. The seed-to-seed spread is
+    # about the buyers' count noise, a relative sd of 1/sqrt(buyers) = 6.1 %, 4.7 % and
+    # 4.0 % (measured sd 5 %, 7 % and 5 %; the largest miss of the mean, 13 %): 20 % is
+    # about 3 sd on each date, while the old range (0.004-0.012, 3x) let the rate halve
+    # or rise by half unnoticed.
+    expected = {"2017-12-01": 0.0072, "2018-03-01": 0.0079, "2018-05-01": 0.0087}
+    for as_of, rate in expected.items():
         a = datetime.fromisoformat(as_of)
         ts = pl.col("order_purchase_timestamp")
         pop = elig.filter(ts < a)["customer_unique_id"].unique()
         fut = elig.filter(ts >= a, ts < a + timedelta(days=90))["customer_unique_id"].unique()
         share = pop.is_in(fut.implode()).mean()
-        assert 0.004 <= share <= 0.012, (as_of, share)  # about 1 % buy again in 90 days
+        assert within(share, rate, 0.20), (as_of, share, rate)
 
 
 def test_monthly_curve_and_collapse(scale1) -> None:

@@ -51,8 +51,16 @@ def test_real_samples_parse_without_errors(real_samples: Path) -> None:
 
 
 def test_missing_file(data_copy: Path) -> None:
+    (data_copy / "olist_order_payments_dataset.csv").unlink()
+    one_error(run_validate(data_copy), "olist_order_payments_dataset.csv", "file not found")
+
+
+def test_tables_the_plan_does_not_read_may_be_missing(data_copy: Path) -> None:
     (data_copy / "olist_sellers_dataset.csv").unlink()
-    one_error(run_validate(data_copy), "olist_sellers_dataset.csv", "file not found")
+    (data_copy / "olist_geolocation_dataset.csv").unlink()
+    r = run_validate(data_copy)
+    assert r.exit_code == 0, r.output
+    assert "olist_sellers_dataset: not present (the feature plan does not read it)" in r.stderr
 
 
 def test_missing_column(data_copy: Path) -> None:
@@ -150,9 +158,17 @@ def test_data_health_without_collapse_ends_after_the_data() -> None:
     assert health.healthy_end == datetime(2018, 2, 4)
 
 
-@pytest.mark.parametrize("parquet", [True])
-def test_validate_reads_parquet(small_csv_dir: Path, tmp_path: Path, parquet: bool) -> None:
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_validate_reads_csv_and_parquet(small_csv_dir: Path, tmp_path: Path, fmt: str) -> None:
+    """The same verdict and counts from the CSV files and from their Parquet copies."""
     from olist_fast.io import convert
 
-    convert(small_csv_dir, tmp_path)
-    assert run_validate(tmp_path).exit_code == 0
+    folder = small_csv_dir
+    if fmt == "parquet":
+        convert(small_csv_dir, tmp_path)
+        assert sorted(p.suffix for p in tmp_path.iterdir()) == [".parquet"] * 9
+        folder = tmp_path
+    r = run_validate(folder)
+    assert r.exit_code == 0, r.output
+    assert "Data health:" in r.stdout
+    assert r.stdout == run_validate(small_csv_dir).stdout.replace(str(small_csv_dir), str(folder))
