@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from olist_fast.features.orders import PURCHASE, US_PER_DAY, days_between
+from olist_fast.features.orders import CENT, PER_US_DAY, PURCHASE, days_between
 
 FEATURES: tuple[str, ...] = (
     "recency_days",
@@ -104,12 +104,12 @@ def feature_expressions(as_of: datetime, *, per_row: bool) -> list[pl.Expr]:
     ts = pl.col(PURCHASE)
     price_cents = r.sum(pl.col("price_cents"))
     n_reviews = r.sum(pl.col("n_reviews"))
-    monetary = r.sum(pl.col("paid_cents")).fill_null(0) / 100.0
+    monetary = r.sum(pl.col("paid_cents")).fill_null(0) * CENT
     n_orders = r.n_orders()
 
     def mean_days(column: str) -> pl.Expr:
         c = pl.col(column)
-        return _ratio(r.sum(c), r.count(c)) / US_PER_DAY
+        return _ratio(r.sum(c), r.count(c)) * PER_US_DAY
 
     return [
         days_between(r.max(ts), pl.lit(as_of)).alias("recency_days"),
@@ -119,7 +119,7 @@ def feature_expressions(as_of: datetime, *, per_row: bool) -> list[pl.Expr]:
         monetary.alias("monetary"),
         (monetary / n_orders).alias("avg_order_value"),
         r.sum(pl.col("n_items")).cast(pl.Int64).alias("n_items"),
-        (_ratio(price_cents, r.sum(pl.col("n_prices"))) / 100.0).alias("avg_item_price"),
+        (_ratio(price_cents, r.sum(pl.col("n_prices"))) * CENT).alias("avg_item_price"),
         _ratio(r.sum(pl.col("freight_cents")), price_cents).alias("freight_ratio"),
         r.n_distinct("categories").alias("n_categories"),
         r.n_distinct("sellers").alias("n_sellers"),

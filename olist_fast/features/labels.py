@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from olist_fast.features.orders import PURCHASE, shared
+from olist_fast.features.orders import CENT, PURCHASE, shared
 
 LABELS: tuple[str, ...] = ("bought_again", "future_spend")
 
@@ -38,7 +38,7 @@ def build_labels(
         window.select("order_id", "customer_unique_id")
         .join(paid, on="order_id", how="left")
         .group_by("customer_unique_id")
-        .agg((pl.col("paid_cents").sum() / 100.0).alias("future_spend"))
+        .agg((pl.col("paid_cents").sum() * CENT).alias("future_spend"))
     )
 
 

@@ -15,6 +15,13 @@ import polars as pl
 from olist_fast.validate import is_eligible
 
 US_PER_DAY = 86_400 * 1_000_000
+# Divisions by a constant are written as products with its reciprocal: Polars computes
+# ``column / c`` as ``column * (1 / c)`` on a column of several rows but as a true
+# division on a column of one row, so the same customer could differ in the last bit
+# depending on how many rows its frame had (seen when the plan runs on Spark slices).
+# The explicit product is one operation whatever the length.
+PER_US_DAY = 1 / US_PER_DAY
+CENT = 1 / 100
 INPUT_COLUMNS: dict[str, list[str]] = {
     "orders": ["order_id", "customer_id", "order_status", "order_purchase_timestamp",
                "order_delivered_customer_date", "order_estimated_delivery_date"],
@@ -38,7 +45,7 @@ def micros_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
 
 def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
     """``(end - start)`` in days as float64, exact to the microsecond."""
-    return micros_between(start, end).cast(pl.Float64) / US_PER_DAY
+    return micros_between(start, end).cast(pl.Float64) * PER_US_DAY
 
 
 def cents(column: str) -> pl.Expr:

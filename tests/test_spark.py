@@ -1,0 +1,293 @@
+"""The feature plan and the scoring on Spark equal the single-machine results to the bit.
+
+One ``local[2]`` session for the module (Spark takes ~10 s to start). The tests that need
+it are marked ``spark`` and skipped only when pyspark or Java is missing; the error tests
+that simulate a missing pyspark or Java run everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from olist_fast import pipeline
+from olist_fast import spark as S
+from olist_fast.config import RunConfig
+from olist_fast.features import build_snapshots
+from olist_fast.io import OlistDataError, scan_olist
+from olist_fast.schema import TABLES
+from olist_fast.synth import generate
+from olist_fast.validate import data_health
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:PySpark does not yet fully support pandas:FutureWarning"
+)
+
+COVERED = datetime(2018, 3, 1)  # labels: the data runs to 2018-08-31
+OPEN = datetime(2018, 8, 15)  # no labels: the window ends after the data
+LATE = datetime(2018, 6, 1, 23, 26, 1)  # covered by one second: most slices end earlier
+EXACT = S.plan_is_path_invariant()
+"""With the plan's divisions path-invariant (docs/spark.md), every comparison is to the bit;
+until then to one unit in the last place (integers and text always exactly)."""
+
+
+def same(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    if EXACT:
+        assert_frame_equal(got, want, check_exact=True)
+    else:
+        assert_frame_equal(got, want, rel_tol=4e-16, abs_tol=0.0)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    pytest.importorskip("pyspark")
+    if S.java_executable() is None:
+        pytest.skip("Java not found (Spark needs it)")
+    session = S.session(
+        "local[2]",
+        conf={"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def tables(spark, small_csv_dir: Path) -> dict:
+    return S.read_tables(spark, small_csv_dir, tables=S.FEATURE_TABLES)
+
+
+def in_process(data: Path, dates: list[datetime], labels=None) -> list[pl.DataFrame]:
+    return build_snapshots(scan_olist(data), dates, labels=labels)
+
+
+def of_date(df: pl.DataFrame, when: datetime, wanted: pl.DataFrame) -> pl.DataFrame:
+    got = df.filter(pl.col(S.AS_OF) == when).drop(S.AS_OF).sort("customer_unique_id")
+    return got.select(wanted.columns)
+
+
+@pytest.mark.spark
+def test_global_facts_equal_the_single_machine_rules(tables, small_csv_dir: Path) -> None:
+    facts = S.data_facts(tables)
+    orders = scan_olist(small_csv_dir)["orders"]
+    assert facts.healthy_end == data_health(orders).healthy_end
+    latest = orders.select(pl.col("order_purchase_timestamp").max()).collect().item()
+    assert facts.latest_purchase == latest
+    assert facts.n_orders == orders.select(pl.len()).collect().item()
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("when", [COVERED, OPEN, LATE], ids=["labels", "no-labels", "edge"])
+def test_one_date_equals_build_snapshots(spark, tables, small_csv_dir: Path, when) -> None:
+    (want,) = in_process(small_csv_dir, [when])
+    got = S.to_polars(S.features(spark, tables, when, partitions=3), sort=["customer_unique_id"])
+    same(got, want)
+    assert ("bought_again" in got.columns) == (when != OPEN)
+
+
+@pytest.mark.spark
+def test_several_dates_in_one_job(spark, tables, small_csv_dir: Path) -> None:
+    dates = [datetime(2017, 9, 1), COVERED, LATE, OPEN]
+    wants = in_process(small_csv_dir, dates)
+    got = S.to_polars(S.features_many(spark, tables, dates, partitions=4))
+    for when, want in zip(dates, wants, strict=True):
+        same(of_date(got, when, want), want)
+    # forced labels, as the protocol asks for its past snapshots
+    forced = [True, False, True, True]
+    wants = in_process(small_csv_dir, dates, labels=forced)
+    got = S.to_polars(S.features_many(spark, tables, dates, labels=forced, partitions=4))
+    for when, want in zip(dates, wants, strict=True):
+        same(of_date(got, when, want), want)
+
+
+@pytest.mark.spark
+def test_empty_buckets(spark, small_tables: dict, tmp_path: Path) -> None:
+    """Twelve people in 16 partitions: most tasks get nothing and must yield nothing.
+    (The repeat customers are kept, so that the whole data has several of them: a frame of
+    one row takes another arithmetic path in Polars, see ``spark.with_shadows``.)"""
+    from pyspark.sql import functions as F
+
+    from olist_fast.synth import write_olist
+
+    customers = small_tables["customers"]
+    per_person = (
+        small_tables["orders"]
+        .join(customers, on="customer_id")
+        .group_by("customer_unique_id")
+        .len()
+    )
+    people = pl.concat(
+        [
+            per_person.filter(pl.col("len") > 1)["customer_unique_id"].sort().head(6),
+            per_person.filter(pl.col("len") == 1)["customer_unique_id"].sort().head(6),
+        ]
+    )
+    few = dict(small_tables)
+    few["customers"] = customers.filter(pl.col("customer_unique_id").is_in(people.implode()))
+    write_olist(few, tmp_path)
+    spark_tables = S.read_tables(spark, tmp_path, tables=S.FEATURE_TABLES)
+    dates = [COVERED, OPEN]
+    wants = in_process(tmp_path, dates)
+    df = S.features_many(spark, spark_tables, dates, partitions=16)
+    used = df.select(F.spark_partition_id().alias("p")).distinct().count()
+    assert used <= people.len() < 16
+    got = S.to_polars(df)
+    for when, want in zip(dates, wants, strict=True):
+        assert want.height > 0
+        same(of_date(got, when, want), want)
+
+
+@pytest.mark.spark
+def test_features_to_writes_a_sorted_parquet_dataset(spark, small_csv_dir: Path, tmp_path) -> None:
+    out = tmp_path / "features"
+    written = S.features_to(out, small_csv_dir, COVERED, spark=spark, partitions=3)
+    (want,) = in_process(small_csv_dir, [COVERED])
+    got = pl.read_parquet(sorted(out.glob("*.parquet")))  # part files in order
+    same(got, want)
+    assert (written.rows, written.columns, written.labels) == (want.height, want.width, True)
+
+
+# -- run and score: the same model stage, the same scores ----------------------------------
+@pytest.fixture(scope="module")
+def run_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("spark-run-data")
+    generate(out, scale=0.08, random_state=11)
+    return out
+
+
+@pytest.fixture(scope="module")
+def both_runs(spark, run_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    config = RunConfig(data=run_data, seed=1, n_boot=20)
+    local = pipeline.run(config, out=tmp_path_factory.mktemp("run-local"))
+    on_spark = S.run_on_spark(
+        RunConfig.merged(config, {"out": tmp_path_factory.mktemp("run-spark")}),
+        spark=spark,
+        partitions=3,
+    )
+    return local, on_spark
+
+
+@pytest.mark.spark
+def test_run_on_spark_equals_run(both_runs) -> None:
+    local, on_spark = both_runs
+    assert on_spark.chosen == local.chosen
+    assert on_spark.as_of == local.as_of
+    assert on_spark.metrics["selection"] == local.metrics["selection"] or not EXACT
+    if EXACT:
+        assert_frame_equal(on_spark.scores, local.scores, check_exact=True)
+        assert on_spark.files["scores"].read_bytes() == local.files["scores"].read_bytes()
+        assert on_spark.metrics == local.metrics
+    else:
+        assert_frame_equal(on_spark.scores, local.scores, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@pytest.mark.spark
+def test_saved_model_scored_in_spark_equals_score(spark, both_runs, run_data, tmp_path) -> None:
+    local, _ = both_runs
+    model_dir = local.files["model"]
+    when = local.as_of  # a model scores its own as_of or later
+    want = pipeline.score(model_dir, as_of=when, data=run_data)
+    # the in-process snapshot scored in the executors: row for row, to the bit
+    (snap,) = build_snapshots(scan_olist(run_data), [when], labels=[False])
+    snap.write_parquet(tmp_path / "snap.parquet")
+    spark_snap = spark.read.parquet(str(tmp_path / "snap.parquet")).repartition(3)
+    got = S.to_polars(S.score(spark, model_dir, spark_snap, partitions=4), sort=["rank"])
+    assert_frame_equal(got, want, check_exact=True)
+    # the whole route: features and scores in Spark, a Parquet dataset sorted by rank
+    written = S.score_to(tmp_path / "out", model_dir, run_data, when, spark=spark, partitions=3)
+    got = pl.read_parquet(sorted(Path(written.out).glob("*.parquet")))
+    if EXACT:
+        assert_frame_equal(got, want, check_exact=True)
+    else:
+        assert_frame_equal(got, want, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# -- bad input ---------------------------------------------------------------------------
+def test_no_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
+    with pytest.raises(OlistDataError, match=r"pip install 'olist-fast\[spark\]'") as err:
+        S.session()
+    assert "\n" not in str(err.value)
+    with pytest.raises(OlistDataError, match=r"olist-fast\[spark\]"):
+        S.read_tables(object(), "/nowhere")  # type: ignore[arg-type]
+
+
+def test_no_java_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pyspark")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(OlistDataError, match="apt-get install -y openjdk-17-jre-headless"):
+        S.session("local[1]")
+
+
+@pytest.mark.spark
+def test_unreadable_url_is_one_line(spark) -> None:
+    with pytest.raises(OlistDataError) as err:
+        S.read_tables(spark, "nosuch://bucket/olist", tables=["orders"])
+    msg = str(err.value)
+    assert "nosuch://bucket/olist/olist_orders_dataset.csv" in msg
+    assert "No FileSystem for scheme" in msg
+    assert "\n" not in msg and "\tat " not in msg
+
+
+@pytest.mark.spark
+def test_missing_folder_and_file_as_single_machine(spark, data_copy: Path) -> None:
+    with pytest.raises(OlistDataError) as want:
+        scan_olist(data_copy / "nope")
+    with pytest.raises(OlistDataError) as got:
+        S.read_tables(spark, data_copy / "nope")
+    assert str(got.value) == str(want.value)
+    (data_copy / "olist_order_items_dataset.csv").unlink()
+    with pytest.raises(OlistDataError) as want:
+        scan_olist(data_copy)
+    with pytest.raises(OlistDataError) as got:
+        S.read_tables(spark, data_copy)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.spark
+def test_missing_column_as_single_machine(spark, data_copy: Path) -> None:
+    path = data_copy / "olist_customers_dataset.csv"
+    pl.read_csv(path, infer_schema=False).drop("customer_state").write_csv(path)
+    with pytest.raises(OlistDataError) as want:
+        scan_olist(data_copy)
+    with pytest.raises(OlistDataError) as got:
+        S.read_tables(spark, data_copy)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("table", "column", "value", "expected"),
+    [
+        ("orders", "order_purchase_timestamp", "2018-02-30 10:00:00", "a timestamp like"),
+        ("orders", "order_delivered_customer_date", "02/03/2018", "a timestamp like"),
+        ("order_reviews", "review_score", "five", "an integer"),
+        ("order_items", "price", "12,50", "a number"),
+    ],
+)
+def test_bad_value_names_file_column_and_value(
+    spark, data_copy: Path, table: str, column: str, value: str, expected: str
+) -> None:
+    path = data_copy / f"{TABLES[table].stem}.csv"
+    df = pl.read_csv(path, infer_schema=False)
+    df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7)
+        .then(pl.lit(value))
+        .otherwise(pl.col(column))
+        .alias(column)
+    ).write_csv(path)
+    spark_tables = S.read_tables(spark, data_copy, tables=S.FEATURE_TABLES)
+    with pytest.raises(OlistDataError) as err:
+        S.to_polars(S.features(spark, spark_tables, COVERED, partitions=2))
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: column {column!r}: {value!r} is not {expected}")
+    assert "\n" not in msg
+    # the single-machine path refuses the same value
+    with pytest.raises(pl.exceptions.PolarsError):
+        in_process(data_copy, [COVERED])
