@@ -207,6 +207,38 @@ def test_saved_model_scored_in_spark_equals_score(spark, both_runs, run_data, tm
         assert_frame_equal(got, want, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def test_the_plan_computes_the_same_bits_on_any_slice() -> None:
+    """What the exact comparisons above rest on (no Spark needed)."""
+    assert EXACT
+
+
+@pytest.mark.spark
+def test_cli_engine_spark_for_features_and_score(
+    spark, both_runs, run_data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from olist_fast.cli import app
+
+    runner = CliRunner()
+    local, _ = both_runs
+    when = f"{local.as_of:%Y-%m-%d}"
+    out = tmp_path / "features"
+    args = ["--data", str(run_data), "--as-of", when, "--spark-partitions", "3"]
+    r = runner.invoke(app, ["features", "--engine", "spark", "--out", str(out), *args])
+    assert r.exit_code == 0, r.output
+    (want,) = in_process(run_data, [local.as_of])
+    assert_frame_equal(pl.read_parquet(sorted(out.glob("*.parquet"))), want, check_exact=True)
+    r = runner.invoke(app, ["score", "--engine", "spark", "--model", str(local.files["model"]),
+                            "--data", str(run_data), "--as-of", when, "--out",
+                            str(tmp_path / "scores")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = pl.read_parquet(
+        sorted((tmp_path / "scores" / "user_propensity_scores.parquet").glob("*.parquet"))
+    )
+    assert_frame_equal(got, local.scores, check_exact=True)
+
+
 # -- bad input ---------------------------------------------------------------------------
 def test_no_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
