@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -67,6 +67,8 @@ class Measurement:
     speedup_vs_ours: float | None = None
     """For a peer: the median over rounds of its time over ours in the same round (above 1:
     ours is faster)."""
+    orders: int | None = None
+    """Rows of the orders table at this scale (the x axis of the scaling plot)."""
 
 
 def default_cache() -> Path:
@@ -177,6 +179,16 @@ def _rows(stage: str, scale: float, fmt: str, timed: dict[str, tuple[list[float]
     return out
 
 
+def count_orders(data: dict[str, Path]) -> int:
+    folder = data["parquet"]
+    return (
+        pl.scan_parquet(folder / f"{TABLES['orders'].stem}.parquet")
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
 def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
     """Ours, the floor and the peers, each as a whole process on the same files, run in
     turn; a peer's ratio is the median over rounds of its time over ours in that round."""
@@ -198,7 +210,8 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
             say("peers not found (they live in the repository's benchmarks/peers/): skipped")
         say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
-    return _rows("features", scale, fmt, timed)
+    n = count_orders(data)
+    return [replace(m, orders=n) for m in _rows("features", scale, fmt, timed)]
 
 
 def run_commands(folder: str, out: Path, scale: float, say) -> dict[str, list[str]]:
@@ -294,3 +307,87 @@ def format_table(results: Sequence[Measurement]) -> str:
         lines.append(f"{m.stage:<16}{m.scale:>6g}  {m.impl:<30}{m.fmt:<8}{m.wall_s:>9.2f}"
                      f"{spread:>15}{peak:>10}{ratio:>12}")  # fmt: skip
     return "\n".join(lines)
+
+
+def scaling(results: Sequence[Measurement]) -> list[dict[str, float | str]]:
+    """Per implementation of the features stage measured at two or more sizes: seconds
+    and MiB per 1M orders (least-squares slope of time and memory against orders) and the
+    log-log exponent of time (1: cost grows as the data does)."""
+    import numpy as np
+
+    out: list[dict[str, float | str]] = []
+    by_impl: dict[str, list[Measurement]] = {}
+    for m in results:
+        if m.stage == "features" and m.orders:
+            by_impl.setdefault(m.impl, []).append(m)
+    for impl, ms in by_impl.items():
+        if len({m.orders for m in ms}) < 2:
+            continue
+        x = np.array([m.orders for m in ms], dtype=float)
+        t = np.array([m.wall_s for m in ms])
+        mem = np.array([m.peak_mib for m in ms])
+        out.append(
+            {
+                "impl": impl,
+                "s_per_1M_orders": float(np.polyfit(x / 1e6, t, 1)[0]),
+                "mib_per_1M_orders": float(np.polyfit(x / 1e6, mem, 1)[0]),
+                "time_exponent": float(np.polyfit(np.log(x), np.log(t), 1)[0]),
+            }
+        )
+    return out
+
+
+def format_scaling(rows: Sequence[dict[str, float | str]]) -> str:
+    if not rows:
+        return ""
+    head = f"{'implementation':<30}{'s / 1M orders':>15}{'MiB / 1M orders':>17}{'exponent':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['impl']!s:<30}{r['s_per_1M_orders']:>15.2f}"
+                     f"{r['mib_per_1M_orders']:>17,.0f}{r['time_exponent']:>10.2f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def load_measurements(path: Path) -> list[Measurement]:
+    """Measurements written by ``bench --json``."""
+    payload = json.loads(Path(path).read_text())
+    return [Measurement(**m) for m in payload["measurements"]]
+
+
+def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
+    """Time and peak memory of the features stage against orders, log-log, one line per
+    implementation, written atomically as PNG (or SVG/PDF by extension)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[Measurement]] = {}
+    for m in results:
+        if m.stage == "features" and m.orders:
+            series.setdefault(m.impl, []).append(m)
+    if not series:
+        raise OlistUsageError(
+            "no features measurements with order counts to plot (run bench with the "
+            "features stage, or pass a --json file written by it)"
+        )
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for impl, ms in sorted(series.items()):
+        ms = sorted(ms, key=lambda m: m.orders or 0)
+        x = [m.orders for m in ms]
+        ax_t.plot(x, [m.wall_s for m in ms], marker="o", label=impl)
+        ax_m.plot(x, [m.peak_mib for m in ms], marker="o", label=impl)
+    for ax, what in ((ax_t, "median wall time (s)"), (ax_m, "peak memory (MiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("orders")
+        ax.set_ylabel(what)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_t.legend(fontsize=8)
+    fig.suptitle("features stage, whole process, 2-core machine (lower is better)")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+    return path

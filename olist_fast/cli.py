@@ -604,26 +604,56 @@ def bench(
     cache: Annotated[
         Path | None, typer.Option("--cache", help="Where generated data is kept.")
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw time and peak memory of the features stage against orders "
+            "(log-log) into this PNG.",
+        ),
+    ] = None,
+    from_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-json", help="Measure nothing: print and plot the measurements in this file."
+        ),
+    ] = None,
 ) -> None:
     """Time the feature stage against its peers and the parse floor, and the whole run.
 
     Each implementation runs as its own process; the table gives median wall time, peak
     memory and how many times faster olist-fast is than each peer.
     """
-    from olist_fast.bench import STAGES, format_table
+    from olist_fast.bench import (
+        STAGES,
+        format_scaling,
+        format_table,
+        load_measurements,
+        plot_scaling,
+        scaling,
+    )
     from olist_fast.bench import bench as run_bench
 
-    results = guarded(
-        lambda: run_bench(
-            [*(scale or []), *(scales or [])] or [1.0],
-            stages=stages or list(STAGES),
-            runs=runs,
-            cache=cache,
-            json_path=json_out,
-            say=say,
+    if from_json is not None:
+        results = guarded(lambda: load_measurements(from_json))
+    else:
+        results = guarded(
+            lambda: run_bench(
+                [*(scale or []), *(scales or [])] or [1.0],
+                stages=stages or list(STAGES),
+                runs=runs,
+                cache=cache,
+                json_path=json_out,
+                say=say,
+            )
         )
-    )
     typer.echo(format_table(results))
+    slopes = format_scaling(scaling(results))
+    if slopes:
+        typer.echo("\n" + slopes)
+    if plot is not None:
+        written = guarded(lambda: plot_scaling(results, plot))
+        say(f"Wrote {written}.")
 
 
 def main() -> None:

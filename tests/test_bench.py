@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import datetime
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from olist_fast.bench import Measurement, dataset, format_table, time_process
 from olist_fast.cli import app
+
+runner = CliRunner()
 
 
 def test_time_process_counts_runs_and_memory() -> None:
@@ -220,3 +223,31 @@ def test_bench_runs_the_run_stage_up_to_scale_10(monkeypatch: pytest.MonkeyPatch
     b.bench([1, 10, 20], stages=["run"], runs=4, cache=tmp_path, say=said.append)
     assert calls == [(1, 4), (10, 4)]
     assert any("20" in s for s in said)
+
+
+def test_scaling_slopes_and_log_log_plot_from_saved_measurements(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from olist_fast.bench import scaling
+
+    ms = []
+    for orders, ours, peer in ((100_000, 0.5, 1.0), (1_000_000, 3.2, 9.1), (10_000_000, 30.5, 91)):
+        for impl, t in (("olist_fast", ours), ("duckdb", peer)):
+            ms.append(Measurement("features", orders / 100_000, impl, "csv", t, t, t,
+                                  100 + orders / 10_000, 3, orders=orders))  # fmt: skip
+    rows = {r["impl"]: r for r in scaling(ms)}
+    assert abs(rows["olist_fast"]["s_per_1M_orders"] - 3.0) < 0.05
+    assert abs(rows["olist_fast"]["mib_per_1M_orders"] - 100) < 1e-6
+    assert 0.95 < rows["duckdb"]["time_exponent"] < 1.0
+    saved = tmp_path / "m.json"
+    saved.write_text(json.dumps({"measurements": [asdict(m) for m in ms]}))
+    plot = tmp_path / "scaling.png"
+    r = runner.invoke(app, ["bench", "--from-json", str(saved), "--plot", str(plot)])
+    assert r.exit_code == 0, r.output
+    assert "s / 1M orders" in r.stdout and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = runner.invoke(app, ["bench", "--from-json", str(saved), "--stages", "run"])
+    assert r.exit_code == 0  # the stages of saved measurements are not re-measured
+    empty = tmp_path / "e.json"
+    empty.write_text(json.dumps({"measurements": []}))
+    r = runner.invoke(app, ["bench", "--from-json", str(empty), "--plot", str(plot)])
+    assert r.exit_code == 1 and "no features measurements" in r.stderr
