@@ -313,9 +313,9 @@ def features(
     spark_partitions: PartitionsOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
+    from olist_fast.data import open_tables
     from olist_fast.features import build_snapshots
     from olist_fast.io import write_frame
-    from olist_fast.pipeline import open_tables
     from olist_fast.validate import data_health
 
     when = parse_as_of(as_of)

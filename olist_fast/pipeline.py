@@ -27,7 +27,7 @@ from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
 from olist_fast.config import RunConfig, as_datetime
-from olist_fast.data import resolve_data_dir
+from olist_fast.data import open_tables
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features import build_snapshots
 from olist_fast.fitting import (
@@ -41,12 +41,10 @@ from olist_fast.fitting import (
 from olist_fast.io import (
     Location,
     StorageOptions,
-    as_tables,
     atomic_dir,
     atomic_path,
     is_url,
     locate_table,
-    scan_olist,
 )
 from olist_fast.models import (
     Candidate,
@@ -114,24 +112,6 @@ class Source:
         if self.location is None or is_url(self.location):
             return None
         return Path(self.location)
-
-
-def open_tables(
-    data: Location | None, tables: Tables | None, storage_options: StorageOptions = None
-) -> tuple[Location | None, dict[str, pl.LazyFrame], EngineType]:
-    """The typed lazy tables of a job, from frames in memory or from a folder or URL (the
-    default folder when both are None: see :func:`olist_fast.data.resolve_data_dir`),
-    with the Polars engine measured better for them (:func:`olist_fast.io.preferred_engine`:
-    streaming for Parquet, in-memory for CSV and frames)."""
-    if tables is not None:
-        if data is not None:
-            raise OlistUsageError("pass data (a folder or URL) or tables (frames), not both")
-        return None, as_tables(tables), "in-memory"
-    location = resolve_data_dir(data)
-    scanned = scan_olist(location, storage_options=storage_options)
-    found = locate_table(location, TABLES["orders"], storage_options=storage_options)
-    parquet = found is not None and str(found[0]).endswith(".parquet")
-    return location, scanned, "streaming" if parquet else "in-memory"
 
 
 def read_source(
