@@ -58,7 +58,10 @@ def mutate(t: dict[str, pl.DataFrame], seed: int, drop: float, edit: float, add:
     )
     rescore = pl.Series(rng.random(t["order_reviews"].height) < edit)
     t["order_reviews"] = t["order_reviews"].with_columns(
-        pl.when(late_review & rescore).then(6 - pl.col("review_score")).otherwise("review_score")
+        pl.when(late_review & rescore)
+        .then(6 - pl.col("review_score"))
+        .otherwise("review_score")
+        .alias("review_score")
     )
     # append: new orders of existing people at or after AS_OF, with items, payments, reviews
     people = t["customers"].sample(add, with_replacement=True, seed=seed)
