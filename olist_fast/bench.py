@@ -201,12 +201,12 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
                            AS_OF, "--out", f"{tmp}/ours.parquet"],
             "floor (parse needed columns)": [py, "-c", FLOOR_SCRIPT, folder],
         }  # fmt: skip
-        if PEERS_DIR.is_dir() and scale <= 10:
+        if PEERS_DIR.is_dir():  # above scale 10 they read the Parquet folder, as ours does
             commands["pandas"] = [py, str(PEERS_DIR / "pandas_peer.py"), folder, AS_OF,
                                   f"{tmp}/pandas.parquet"]  # fmt: skip
             commands["duckdb"] = [py, str(PEERS_DIR / "duckdb_peer.py"), folder, AS_OF,
                                   f"{tmp}/duckdb.parquet"]  # fmt: skip
-        elif scale <= 10:
+        else:
             say("peers not found (they live in the repository's benchmarks/peers/): skipped")
         say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
