@@ -110,6 +110,21 @@ def storage_options(pairs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+def healthy_end(orders: pl.LazyFrame) -> datetime:
+    from olist_fast.io import reading
+    from olist_fast.validate import data_health
+
+    with reading("the orders"):
+        return data_health(orders).healthy_end
+
+
+def no_spark_options(**given: object) -> None:
+    """The Spark engine does not apply these options yet: refuse rather than drop them."""
+    for name, value in given.items():
+        if value:
+            raise fail(f"--{name.replace('_', '-')} is not supported with --engine spark yet")
+
+
 def say(msg: str) -> None:
     typer.echo(msg, err=True)
 
@@ -126,10 +141,10 @@ def _first_line(exc: BaseException) -> str:
 def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn`` and sort what fails into the user's problem or ours.
 
-    Exit 1, one line: bad input (:class:`~olist_fast.errors.OlistError`), values Polars
-    cannot parse or cast while reading the data (``validate`` names the row), and file
-    system errors. Exit 2: anything else is an internal error (a bug in olist-fast or a
-    library), said as such, with ``--debug`` for the traceback."""
+    Exit 1, one line: bad input (:class:`~olist_fast.errors.OlistError`: the library turns
+    values Polars cannot parse while reading the tables into one) and file system errors.
+    Exit 2: anything else is an internal error (a bug in olist-fast or a library), said
+    as such, with ``--debug`` for the traceback."""
     try:
         return fn()
     except (typer.Exit, typer.Abort, click.ClickException):
@@ -138,13 +153,6 @@ def guarded(fn: Callable[[], T]) -> T:
         if _state["debug"]:
             raise
         raise fail(_first_line(exc)) from None
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
-        if _state["debug"]:
-            raise
-        raise fail(
-            f"{_first_line(exc)} (a value in the data could not be read: "
-            "`olist-fast validate` names the file and row)"
-        ) from None
     except Exception as exc:
         if _state["debug"]:
             raise
@@ -316,12 +324,12 @@ def features(
     from olist_fast.data import open_tables
     from olist_fast.features import build_snapshots
     from olist_fast.io import write_frame
-    from olist_fast.validate import data_health
 
     when = parse_as_of(as_of)
     if engine == Engine.spark:
         from olist_fast.spark import features_to
 
+        no_spark_options(strict=strict, storage_option=storage_option)
         t0 = time.perf_counter()
         written = guarded(
             lambda: features_to(out, data or resolve_data_dir(None), when, horizon_days,
@@ -337,7 +345,7 @@ def features(
     t0 = time.perf_counter()
     _, tables, preferred = guarded(lambda: open_tables(data, None, options))
     if when is None:
-        when = guarded(lambda: data_health(tables["orders"]).healthy_end)
+        when = guarded(lambda: healthy_end(tables["orders"]))
         say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
     snap = guarded(
         lambda: build_snapshots(
@@ -456,7 +464,9 @@ def run(
     data: DataOpt = None,
     as_of: AsOfOpt = None,
     horizon_days: HorizonOpt = 90,
-    out: Annotated[Path, typer.Option("--out", help="Folder for every output.")] = Path("outputs"),
+    out: Annotated[
+        str, typer.Option("--out", help="Folder for every output (a local folder).")
+    ] = "outputs",
     seed: SeedOpt = 0,
     folds: FoldsOpt = 3,
     compare: Annotated[
@@ -493,6 +503,7 @@ def run(
     if engine == JobEngine.spark:
         from olist_fast.spark import run_on_spark
 
+        no_spark_options(strict=strict, storage_option=storage_option)
         result = guarded(lambda: run_on_spark(config, spark_master, partitions=spark_partitions))
     else:
         result = guarded(lambda: run_pipeline(config, storage_options=options))
@@ -505,9 +516,9 @@ def train(
     data: DataOpt = None,
     as_of: AsOfOpt = None,
     horizon_days: HorizonOpt = 90,
-    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")] = Path(
-        "outputs/model"
-    ),
+    out: Annotated[
+        str, typer.Option("--out", help="Model folder to write (a local folder).")
+    ] = "outputs/model",
     seed: SeedOpt = 0,
     setup: Annotated[
         str | None,
@@ -570,6 +581,7 @@ def score(
     if engine == JobEngine.spark:
         from olist_fast.spark import score_to
 
+        no_spark_options(strict=strict, storage_option=storage_option)
         written = guarded(
             lambda: score_to(out, model, data or resolve_data_dir(None), when, spark_master,
                              partitions=spark_partitions, say=say)

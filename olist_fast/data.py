@@ -11,7 +11,15 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.errors import OlistDataError, OlistUsageError
-from olist_fast.io import Location, StorageOptions, as_tables, is_url, locate_table, scan_olist
+from olist_fast.io import (
+    Location,
+    StorageOptions,
+    as_tables,
+    is_url,
+    local_path,
+    locate_table,
+    scan_olist,
+)
 from olist_fast.schema import PLAN_TABLES, TABLES
 
 DEFAULT_DATA_DIR = Path("datasets")
@@ -44,7 +52,7 @@ def resolve_data_dir(data: Location | None) -> Location:
     Olist files. The library never invents data: an ETL job with a mistyped setting must
     fail, not score generated customers (only the CLI's ``run`` generates a demo set)."""
     if data is not None:
-        return data if is_url(data) else Path(data)
+        return data if is_url(data) else local_path(data)
     path = default_data_dir()
     if not has_olist_files(path):
         raise OlistDataError(

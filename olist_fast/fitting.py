@@ -63,13 +63,14 @@ class FittedModel:
             pred = self.spend.predict(X)
         return np.maximum(np.expm1(pred), 0.0)
 
-    def save(self, folder: Path) -> list[Path]:
+    def save(self, folder: str | Path) -> list[Path]:
         """Write the model folder: the classifier (skops or XGBoost's own format), the
         encoding, the spend model and ``model.json``, which records what ``load`` and
         ``score`` check: the dates, the feature names in order, the encoding width and
         the package versions."""
         import skops.io as sio
 
+        folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = save_model(self.classifier, folder)
         self.encoding.save(folder / "encoding.json")
@@ -91,6 +92,20 @@ class FittedModel:
 
     @classmethod
     def load(cls, folder: str | Path) -> FittedModel:
+        """:meth:`_load`, with any failure to read a damaged folder (a missing key, bad
+        JSON, a corrupt XGBoost file) as a one-line :class:`OlistDataError`."""
+        try:
+            return cls._load(Path(folder))
+        except OlistDataError:
+            raise
+        except Exception as exc:  # a damaged file: the user's data, not our bug
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise OlistDataError(
+                f"{folder}: not a usable model folder ({type(exc).__name__}: {first})"
+            ) from exc
+
+    @classmethod
+    def _load(cls, folder: Path) -> FittedModel:
         """A model folder written by :meth:`save`, checked: its format, its recorded
         feature names against this version's encoding, and the width the classifier was
         fitted on. Any mismatch is a one-line :class:`OlistDataError`."""
@@ -167,9 +182,12 @@ class FittedModel:
 
         return score_customers(self, snapshot)
 
-    def check_can_score(self, as_of: datetime) -> None:
+    def check_can_score(self, as_of: date | datetime) -> None:
         """Refuse to score a date before the end of the model's last label window: its
         training labels would reach past the date being scored (leakage)."""
+        from olist_fast.config import as_datetime
+
+        as_of = as_datetime(as_of)
         if self.label_end is not None and as_of < self.label_end:
             raise OlistDataError(
                 f"--as-of {as_of:%Y-%m-%d} is before {self.label_end:%Y-%m-%d}, the end of "

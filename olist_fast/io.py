@@ -35,6 +35,20 @@ Location = str | os.PathLike[str]
 StorageOptions = dict[str, Any] | None
 
 
+@contextmanager
+def reading(what: str = "the input") -> Iterator[None]:
+    """Turn Polars' errors on values it cannot parse or cast while reading the tables into
+    one-line :class:`OlistDataError` s (``validate`` then names the file and row)."""
+    try:
+        yield
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OlistDataError(
+            f"a value in {what} could not be read: {first} (`olist-fast validate` names the "
+            "file and row)"
+        ) from exc
+
+
 def is_url(location: Location) -> bool:
     """True for an object-store or web URL (``s3://``, ``gs://``, ``az://``, ``https://``...);
     ``file://`` and plain paths are local."""
@@ -163,8 +177,13 @@ def scan_table(
     where = str(path)
     if where.endswith(".parquet"):
         lf = pl.scan_parquet(path, storage_options=storage_options)
-        check_columns(where, spec, header or lf.collect_schema().names())
-        return lf.select(pl.col(c).cast(t) for c, t in spec.schema.items())
+        schema = lf.collect_schema()
+        check_columns(where, spec, schema.names())
+        if all(schema[c] == t for c, t in spec.schema.items()):
+            return lf.select(spec.schema.names())  # typed, as `convert` writes it
+        # written by another tool (pandas' to_parquet of a default read_csv, Spark, ...):
+        # the same conversions and checks as frames in memory
+        return conform_table(lf, spec, where=where)
     if header is None:
         header = read_csv_header(Path(path))
     check_columns(where, spec, header)
@@ -243,6 +262,8 @@ def _coerce(col: str, have: pl.DataType, want: pl.DataType, where: str) -> pl.Ex
     conversions a default CSV reader needs (timestamps left as text, zip prefixes read
     as integers, money or integers with gaps read as floats); None if there is none."""
     c = pl.col(col)
+    if have.is_float() and want != pl.Float64 and not want.is_integer():
+        return c.cast(want)  # an all-empty column pandas read as NaN floats (checked by the caller)
     if have == want == pl.String:
         # an empty text is a missing value, as an empty CSV field is (pyarrow's CSV
         # reader keeps it as "")
@@ -278,9 +299,11 @@ def _coerce(col: str, have: pl.DataType, want: pl.DataType, where: str) -> pl.Ex
     if want == pl.Int64:
         if have.is_integer() or have.is_float():
             return c.cast(pl.Int64, strict=True)  # floats checked for fractions by the caller
+        if have == pl.String:
+            return c.cast(pl.Int64, strict=True)  # text that is not an integer is an error
         return None
-    if want == pl.Float64 and (have.is_numeric()):
-        return c.cast(pl.Float64)
+    if want == pl.Float64 and (have.is_numeric() or have == pl.String):
+        return c.cast(pl.Float64, strict=True)
     return None
 
 
@@ -293,6 +316,7 @@ def conform_table(obj: Any, spec: TableSpec, *, where: str) -> pl.LazyFrame:
     check_columns(where, spec, schema.names())
     exprs = []
     fractional = []
+    empty_floats = []
     for col, want in spec.schema.items():
         have = schema[col]
         expr = _coerce(col, have, want, where)
@@ -300,7 +324,16 @@ def conform_table(obj: Any, spec: TableSpec, *, where: str) -> pl.LazyFrame:
             raise OlistDataError(f"{where}: column {col!r} is {have}; expected {want}")
         if want == pl.Int64 and have.is_float():
             fractional.append(col)
+        elif have.is_float() and not want.is_numeric():
+            empty_floats.append((col, want))
         exprs.append(expr.alias(col))
+    if empty_floats:  # a float column where text or times belong: only if it is all empty
+        names = [c for c, _ in empty_floats]
+        filled = lf.select(pl.col(c).fill_nan(None).is_not_null().any() for c in names)
+        for (col, want), has_value in zip(empty_floats, filled.collect().row(0), strict=True):
+            if has_value:
+                raise OlistDataError(f"{where}: column {col!r} holds numbers; expected {want}")
+        lf = lf.with_columns(pl.col(names).fill_nan(None))
     if fractional:  # floats in an integer column: whole numbers only (a cast would truncate)
         c = [pl.col(f).fill_nan(None) for f in fractional]
         bad = lf.select((x != x.floor()).any() for x in c).collect().row(0)

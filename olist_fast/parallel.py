@@ -15,6 +15,11 @@ from contextlib import contextmanager
 from olist_fast.config import default_n_jobs
 
 _lock = threading.Lock()
+_job = threading.RLock()
+"""Held for a whole job: the thread settings (this module's and BLAS/OpenMP's, both
+process-wide) cannot differ between two jobs running at once, so jobs in one process
+run one after the other (a nested call in the same thread, such as ``score`` inside a
+job, re-enters)."""
 _threads: int | None = None
 
 
@@ -36,11 +41,12 @@ def using_threads(n: int | None) -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     global _threads
-    with _lock:
-        before, _threads = _threads, n
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
+    with _job:
         with _lock:
-            _threads = before
+            before, _threads = _threads, (n if n is not None else _threads)
+        try:
+            with threadpool_limits(limits=1):
+                yield
+        finally:
+            with _lock:
+                _threads = before

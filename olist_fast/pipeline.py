@@ -45,6 +45,7 @@ from olist_fast.io import (
     atomic_path,
     is_url,
     locate_table,
+    reading,
 )
 from olist_fast.models import (
     Candidate,
@@ -105,6 +106,7 @@ class Source:
     tables: Mapping[str, pl.LazyFrame]
     as_of: datetime
     engine: EngineType = "auto"
+    storage_options: StorageOptions = None
 
     @property
     def data_dir(self) -> Path | None:
@@ -123,9 +125,10 @@ def read_source(
 ) -> Source:
     location, scanned, engine = open_tables(data, tables, storage_options)
     if as_of is None:
-        as_of = data_health(scanned["orders"]).healthy_end
+        with reading("the orders"):
+            as_of = data_health(scanned["orders"]).healthy_end
         log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
-    return Source(location, scanned, as_datetime(as_of), engine)
+    return Source(location, scanned, as_datetime(as_of), engine, storage_options)
 
 
 def make_snapshots(
@@ -438,7 +441,7 @@ def input_fingerprints(source: Source) -> dict[str, dict[str, Any]]:
             rows = source.tables[name].select(pl.len()).collect().item()
             out[spec.stem] = {"file": None, "rows": rows}
             continue
-        found = locate_table(source.location, spec)
+        found = locate_table(source.location, spec, storage_options=source.storage_options)
         if found is None:
             continue
         where = found[0]
@@ -469,8 +472,10 @@ def train(
     (default: ``<out>/model``; ``save=False``: not saved) and return it. Settings and
     data as for :func:`run`."""
     config = RunConfig.merged(config, overrides)
-    target = _local_out(model_dir if model_dir is not None else Path(config.out) / "model",
-                        "train")  # fmt: skip
+    if model_dir is not None:
+        target = _local_out(model_dir, "train")
+    else:
+        target = _local_out(config.out, "train") / "model"
     with using_threads(config.n_jobs):
         source = read_source(config.data, config.as_of, tables=tables,
                              storage_options=storage_options)  # fmt: skip

@@ -336,3 +336,66 @@ def test_fitted_model_fits_and_scores_a_snapshot_as_train_and_score_do(
     model = FittedModel.fit(tables, as_of=AS_OF, setup="logistic", seed=1)
     (snap,) = build_snapshots(tables, [AS_OF], labels=[False])
     assert_frame_equal(model.scores(snap), score(model_dir, data=data_dir, as_of=AS_OF))
+
+
+def test_parquet_written_by_pandas_reads_as_the_csv_folder(
+    small_csv_dir: Path, tmp_path: Path
+) -> None:
+    """A data lake written by ``pandas.read_csv(path).to_parquet(...)``: text timestamps,
+    integer zip prefixes; converted as frames in memory are."""
+    for name in PLAN_TABLES:
+        stem = TABLES[name].stem
+        pd.read_csv(small_csv_dir / f"{stem}.csv").to_parquet(tmp_path / f"{stem}.parquet")
+    got = scan_olist(tmp_path)
+    want = scan_olist(small_csv_dir)
+    for name in PLAN_TABLES:
+        assert_frame_equal(got[name].collect(), want[name].collect())
+
+
+def test_an_all_empty_column_read_as_floats_is_converted(small_csv_dir: Path) -> None:
+    frames = read_all(small_csv_dir, "pandas")
+    reviews = frames["order_reviews"].copy()  # type: ignore[attr-defined]
+    reviews["review_comment_title"] = float("nan")  # what pandas reads for an empty column
+    got = as_tables(dict(frames, order_reviews=reviews))["order_reviews"].collect()
+    assert got["review_comment_title"].null_count() == got.height
+    reviews["review_comment_title"] = 1.5
+    with pytest.raises(OlistDataError, match="'review_comment_title' holds numbers"):
+        as_tables(dict(frames, order_reviews=reviews))
+
+
+def test_bad_values_are_data_errors_in_the_library_too(data_copy: Path) -> None:
+    path = data_copy / f"{TABLES['orders'].stem}.csv"
+    lines = path.read_text().split("\n")
+    lines[5] = lines[5].replace(",20", ",2O", 1)
+    path.write_text("\n".join(lines))
+    with pytest.raises(OlistDataError, match=r"could not be read.*validate"):
+        build_snapshots(scan_olist(data_copy), [AS_OF])
+
+
+def test_damaged_model_folder_is_a_data_error(model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    meta = json.loads((bad / "model.json").read_text())
+    del meta["calibration"]
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(OlistDataError, match="not a usable model folder"):
+        FittedModel.load(bad)
+    r = runner.invoke(app, ["score", "--model", str(bad), "--as-of", "2018-09-01"])
+    assert r.exit_code == 1
+
+
+def test_check_can_score_takes_dates_and_urls_are_refused_for_folders(
+    model_dir: Path, data_dir: Path
+) -> None:
+    model = FittedModel.load(model_dir)
+    model.check_can_score(date(2018, 9, 1))
+    with pytest.raises(OlistDataError, match="leakage"):
+        model.check_can_score(date(2018, 8, 31))
+    for args in (["run"], ["train"]):
+        r = runner.invoke(app, [*args, "--data", str(data_dir), "--out", "s3://bucket/out"])
+        assert r.exit_code == 1 and "needs a local folder" in r.stderr, r.output
+    r = runner.invoke(app, ["features", "--engine", "spark", "--strict", "--data",
+                            str(data_dir), "--out", "x.parquet"])  # fmt: skip
+    assert r.exit_code == 1 and "--strict is not supported with --engine spark" in r.stderr

@@ -320,6 +320,6 @@ def test_bad_value_names_file_column_and_value(
     msg = str(err.value)
     assert msg.startswith(f"{path}: column {column!r}: {value!r} is not {expected}")
     assert "\n" not in msg
-    # the single-machine path refuses the same value
-    with pytest.raises(pl.exceptions.PolarsError):
+    # the single-machine path refuses the same value, as a data error too
+    with pytest.raises(OlistDataError, match="could not be read"):
         in_process(data_copy, [COVERED])

@@ -103,7 +103,8 @@ def item_facts(
 def _repeats(key: str, wanted: bool) -> list[pl.Expr]:
     """Rows of an order beyond the first of each ``key`` value (a duplicated row), for the
     integrity counts; computed inside the per-order group-by the plan already runs."""
-    return [(pl.len() - pl.col(key).n_unique()).cast(pl.Int64).alias(REPEATS)] if wanted else []
+    repeats = pl.col(key).count() - pl.col(key).drop_nulls().n_unique()
+    return [repeats.cast(pl.Int64).alias(REPEATS)] if wanted else []
 
 
 REPEATS = "_repeated_rows"

@@ -54,7 +54,7 @@ class Integrity:
             "duplicate_payments": "extra order_payments rows repeat an (order_id, "
             "payment_sequential) (monetary and future_spend count them twice)",
             "duplicate_items": "extra order_items rows repeat an (order_id, order_item_id)",
-            "orphan_orders": "orders have a customer_id not in customers (left out)",
+            "orphan_orders": "orders have no customer in customers (left out)",
             "undated_orders": "orders have no order_purchase_timestamp (left out)",
         }
         return [f"{n:,} {what[k]}" for k, n in asdict(self).items() if n]
@@ -234,20 +234,23 @@ def collect_snapshots(
             [latest_purchase(keyed["orders"]), integrity_plan(keyed), *plans], engine=engine
         )
 
-    if compact is False:
-        latest, counts, *snaps = collect(inputs)
-    else:
-        try:
-            latest, counts, *snaps = collect(compact_ids(inputs))
-        except pl.exceptions.ComputeError as exc:
-            if not is_not_hex_error(exc):
-                raise
-            if compact:
-                raise OlistUsageError(
-                    "compact=True needs every order, customer, product and seller id to be"
-                    " 32 lowercase hex digits, as in the Olist data; pass compact=None"
-                ) from None
+    from olist_fast.io import reading
+
+    with reading():  # a value Polars cannot parse or cast is the data's fault: one line
+        if compact is False:
             latest, counts, *snaps = collect(inputs)
+        else:
+            try:
+                latest, counts, *snaps = collect(compact_ids(inputs))
+            except pl.exceptions.ComputeError as exc:
+                if not is_not_hex_error(exc):
+                    raise
+                if compact:
+                    raise OlistUsageError(
+                        "compact=True needs every order, customer, product and seller id to"
+                        " be 32 lowercase hex digits, as in the Olist data; pass compact=None"
+                    ) from None
+                latest, counts, *snaps = collect(inputs)
     last = latest.item()
     out = []
     for a, w, snap in zip(dates, wanted, snaps, strict=True):
