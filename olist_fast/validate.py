@@ -270,9 +270,11 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         dup = df.filter(pl.struct(spec.primary_key).is_duplicated())
         if dup.height:
             key = ", ".join(str(dup[c][0]) for c in spec.primary_key)
+            # counted as run counts them: rows beyond the first of each key
+            extra = dup.height - dup.select(spec.primary_key).n_unique()
             errors.append(
                 f"{path}: column {'+'.join(spec.primary_key)!r}: duplicated key {key!r} "
-                f"({dup.height} rows share a key; expected each key once)"
+                f"({extra} extra rows repeat a key; expected each key once)"
             )
     if len(errors) > n_errors:
         return None

@@ -399,3 +399,17 @@ def test_check_can_score_takes_dates_and_urls_are_refused_for_folders(
     r = runner.invoke(app, ["features", "--engine", "spark", "--strict", "--data",
                             str(data_dir), "--out", "x.parquet"])  # fmt: skip
     assert r.exit_code == 1 and "--strict is not supported with --engine spark" in r.stderr
+
+
+def test_validate_and_the_job_count_a_file_loaded_twice_alike(
+    data_copy: Path, tmp_path: Path
+) -> None:
+    path = data_copy / f"{TABLES['order_payments'].stem}.csv"
+    rows = path.read_bytes().split(b"\n", 1)[1]
+    n = rows.rstrip(b"\n").count(b"\n") + 1
+    path.write_bytes(path.read_bytes() + rows)
+    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    assert f"({n} extra rows repeat a key" in r.stderr
+    r = runner.invoke(app, ["features", "--data", str(data_copy), "--out",
+                            str(tmp_path / "f.parquet")])  # fmt: skip
+    assert f"{n:,} extra order_payments rows repeat" in r.stderr
