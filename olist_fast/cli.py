@@ -329,11 +329,12 @@ def features(
     if engine == Engine.spark:
         from olist_fast.spark import features_to
 
-        no_spark_options(strict=strict, storage_option=storage_option)
+        no_spark_options(storage_option=storage_option)
         t0 = time.perf_counter()
         written = guarded(
             lambda: features_to(out, data or resolve_data_dir(None), when, horizon_days,
-                                spark_master, partitions=spark_partitions, say=say)
+                                spark_master, partitions=spark_partitions, say=say,
+                                strict=strict)
         )  # fmt: skip
         labels = "with labels" if written.labels else "no labels: window not covered"
         say(f"Wrote {written.rows:,} customers x {written.columns} columns ({labels}) to "
@@ -503,7 +504,7 @@ def run(
     if engine == JobEngine.spark:
         from olist_fast.spark import run_on_spark
 
-        no_spark_options(strict=strict, storage_option=storage_option)
+        no_spark_options(storage_option=storage_option)
         result = guarded(lambda: run_on_spark(config, spark_master, partitions=spark_partitions))
     else:
         result = guarded(lambda: run_pipeline(config, storage_options=options))
@@ -581,10 +582,10 @@ def score(
     if engine == JobEngine.spark:
         from olist_fast.spark import score_to
 
-        no_spark_options(strict=strict, storage_option=storage_option)
+        no_spark_options(storage_option=storage_option)
         written = guarded(
             lambda: score_to(out, model, data or resolve_data_dir(None), when, spark_master,
-                             partitions=spark_partitions, say=say)
+                             partitions=spark_partitions, say=say, strict=strict)
         )  # fmt: skip
         typer.echo(f"Wrote {written.rows:,} scores to {written.out} (Spark).")
         return

@@ -49,6 +49,7 @@ import polars as pl
 from olist_fast.features import LABELS, build_snapshots
 from olist_fast.features.labels import label_window_covered
 from olist_fast.features.orders import INPUT_COLUMNS, PURCHASE
+from olist_fast.features.snapshot import Integrity
 from olist_fast.io import Format, OlistDataError, check_columns, table_path
 from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec
 from olist_fast.validate import HEALTH_RATIO, is_eligible
@@ -460,6 +461,41 @@ def data_facts(tables: Mapping[str, DataFrame]) -> DataFacts:
         raise OlistDataError("orders: no order has a purchase timestamp (expected at least one)")
     assert latest is None or isinstance(latest, datetime)
     return DataFacts(latest, n_orders, healthy_end(monthly, latest))
+
+
+def integrity(tables: Mapping[str, DataFrame]) -> Integrity:
+    """The integrity counts of :class:`olist_fast.features.snapshot.Integrity` over all
+    the data, in one Spark job of key-only aggregates (a task only sees its slice):
+    repeated keys as rows beyond the first of each key, orders without a customer or a
+    purchase time."""
+    from pyspark.sql import functions as F
+
+    def repeats(df: DataFrame, *keys: str) -> DataFrame:
+        # rows whose keys are all non-null, beyond the first of each key
+        known = df.where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
+        return known.agg((F.count(F.lit(1)) - F.count_distinct(*keys)).alias("n"))
+
+    orders, customers = tables["orders"], tables["customers"]
+    matched = orders.join(customers.select("customer_id").distinct(), "customer_id", "left_semi")
+    parts = {
+        "duplicate_orders": repeats(orders, "order_id"),
+        "duplicate_customers": repeats(customers, "customer_id"),
+        "duplicate_payments": repeats(tables["order_payments"], "order_id", "payment_sequential"),
+        "duplicate_items": repeats(tables["order_items"], "order_id", "order_item_id"),
+        "orphan_orders": orders.agg(F.count(F.lit(1)).alias("n"))
+        .crossJoin(matched.agg(F.count(F.lit(1)).alias("m")))
+        .select((F.col("n") - F.col("m")).alias("n")),
+        "undated_orders": orders.agg(
+            F.count(F.lit(1)).alias("a"), F.count(PURCHASE).alias("b")
+        ).select((F.col("a") - F.col("b")).alias("n")),
+    }
+    names = list(parts)
+    row = parts[names[0]].withColumnRenamed("n", names[0])
+    for name in names[1:]:
+        row = row.crossJoin(parts[name].withColumnRenamed("n", name))
+    with spark_errors(), pandas3_warning_filtered():
+        got = row.collect()[0].asDict()
+    return Integrity(**{k: int(v or 0) for k, v in got.items()})
 
 
 # -- the stacked frame and the task ------------------------------------------------------
@@ -907,6 +943,7 @@ def features_to(
     partitions: int | None = None,
     spark: SparkSession | None = None,
     say: Callable[[str], None] = _quiet,
+    strict: bool = False,
 ) -> Written:
     """``olist-fast features --engine spark``: the snapshot at ``as_of`` (default: the end
     of the healthy period, decided over all orders) written to ``out`` as a Parquet
@@ -914,6 +951,7 @@ def features_to(
     starts on ``master`` (see :func:`session`)."""
     spark = spark or session(master)
     tables = read_tables(spark, data, tables=FEATURE_TABLES)
+    integrity(tables).check(strict=strict)  # over all the data, never per slice
     facts = data_facts(tables)
     when = as_of or facts.healthy_end
     if as_of is None:
@@ -934,6 +972,7 @@ def score_to(
     partitions: int | None = None,
     spark: SparkSession | None = None,
     say: Callable[[str], None] = _quiet,
+    strict: bool = False,
 ) -> Written:
     """``olist-fast score --engine spark``: every customer of the snapshot at ``as_of``
     (features with the model's horizon, no labels) scored in the executors, written as
@@ -943,6 +982,7 @@ def score_to(
     fitted = FittedModel.load(Path(model))
     spark = spark or session(master)
     tables = read_tables(spark, data, tables=FEATURE_TABLES)
+    integrity(tables).check(strict=strict)  # over all the data, never per slice
     facts = data_facts(tables)
     when = as_of or facts.healthy_end
     if as_of is None:
@@ -1030,6 +1070,7 @@ def run_on_spark(
     with using_threads(config.n_jobs):
         location = resolve_data_dir(config.data)
         tables = timer.run("read", lambda: read_tables(spark, location, tables=FEATURE_TABLES))
+        integrity(tables).check(strict=config.strict)
         facts = data_facts(tables)
         as_of = config.as_of or facts.healthy_end
         if config.as_of is None:

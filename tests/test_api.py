@@ -396,9 +396,10 @@ def test_check_can_score_takes_dates_and_urls_are_refused_for_folders(
     for args in (["run"], ["train"]):
         r = runner.invoke(app, [*args, "--data", str(data_dir), "--out", "s3://bucket/out"])
         assert r.exit_code == 1 and "needs a local folder" in r.stderr, r.output
-    r = runner.invoke(app, ["features", "--engine", "spark", "--strict", "--data",
-                            str(data_dir), "--out", "x.parquet"])  # fmt: skip
-    assert r.exit_code == 1 and "--strict is not supported with --engine spark" in r.stderr
+    r = runner.invoke(app, ["features", "--engine", "spark", "--storage-option", "a=b",
+                            "--data", str(data_dir), "--out", "x.parquet"])  # fmt: skip
+    assert r.exit_code == 1
+    assert "--storage-option is not supported with --engine spark" in r.stderr
 
 
 def test_validate_and_the_job_count_a_file_loaded_twice_alike(

@@ -323,3 +323,29 @@ def test_bad_value_names_file_column_and_value(
     # the single-machine path refuses the same value, as a data error too
     with pytest.raises(OlistDataError, match="could not be read"):
         in_process(data_copy, [COVERED])
+
+
+@pytest.mark.spark
+def test_integrity_counts_over_all_the_data_equal_the_single_machine(
+    spark, small_tables: dict, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from olist_fast.features.snapshot import collect_snapshots
+    from olist_fast.synth import write_olist
+
+    t = dict(small_tables)
+    t["order_payments"] = pl.concat([t["order_payments"], t["order_payments"].head(7)])
+    t["customers"] = pl.concat([t["customers"], t["customers"].head(2)])
+    t["orders"] = pl.concat(
+        [t["orders"], t["orders"].head(3).with_columns(customer_id=pl.lit("e" * 32))]
+    )
+    write_olist(t, tmp_path / "d")
+    want = collect_snapshots(scan_olist(tmp_path / "d"), [COVERED]).integrity
+    got = S.integrity(S.read_tables(spark, tmp_path / "d", tables=S.FEATURE_TABLES))
+    assert got == want and got.duplicate_payments == 7 and got.orphan_orders >= 3
+    with pytest.raises(OlistDataError, match="strict mode"):
+        S.features_to(tmp_path / "f", tmp_path / "d", COVERED, spark=spark, strict=True)
+    with caplog.at_level(logging.WARNING, logger="olist_fast"):
+        S.features_to(tmp_path / "f", tmp_path / "d", COVERED, spark=spark, partitions=2)
+    assert any("extra order_payments rows repeat" in r.getMessage() for r in caplog.records)
