@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import click
-import polars as pl
 import typer
 from polars._typing import EngineType
 
@@ -108,14 +107,6 @@ def storage_options(pairs: list[str] | None) -> dict[str, str] | None:
             raise fail(f"--storage-option {pair!r}: expected KEY=VALUE")
         out[key] = value
     return out
-
-
-def healthy_end(orders: pl.LazyFrame) -> datetime:
-    from olist_fast.io import reading
-    from olist_fast.validate import data_health
-
-    with reading("the orders"):
-        return data_health(orders).healthy_end
 
 
 def no_spark_options(**given: object) -> None:
@@ -321,7 +312,7 @@ def features(
     spark_partitions: PartitionsOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.data import open_tables
+    from olist_fast.data import default_as_of, open_tables
     from olist_fast.features import build_snapshots
     from olist_fast.io import write_frame
 
@@ -344,9 +335,10 @@ def features(
         raise fail(f"{out}: unsupported output extension (expected .parquet or .csv)")
     options = storage_options(storage_option)
     t0 = time.perf_counter()
-    _, tables, preferred = guarded(lambda: open_tables(data, None, options))
+    opened = guarded(lambda: open_tables(data, None, options))
+    tables, preferred = opened.tables, opened.engine
     if when is None:
-        when = guarded(lambda: healthy_end(tables["orders"]))
+        when = guarded(lambda: default_as_of(tables["orders"]))
         say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
     snap = guarded(
         lambda: build_snapshots(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 from polars._typing import EngineType
@@ -15,10 +16,12 @@ from olist_fast.io import (
     Location,
     StorageOptions,
     as_tables,
+    engine_for,
     is_url,
     local_path,
-    locate_table,
-    scan_olist,
+    locate_olist,
+    reading,
+    scan_located,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 
@@ -74,19 +77,41 @@ def ensure_demo_data(say: Callable[[str], None]) -> Path:
     return path
 
 
+class Opened(NamedTuple):
+    """The inputs of a job: where they came from (None for frames in memory), the typed
+    lazy tables, the Polars engine for them, and the file or URL of each table read."""
+
+    location: Location | None
+    tables: dict[str, pl.LazyFrame]
+    engine: EngineType
+    files: dict[str, str | Path]
+
+
 def open_tables(
     data: Location | None, tables: Mapping[str, Any] | None, storage_options: StorageOptions = None
-) -> tuple[Location | None, dict[str, pl.LazyFrame], EngineType]:
+) -> Opened:
     """The typed lazy tables of a job, from frames in memory or from a folder or URL (the
     default folder when both are None: see :func:`olist_fast.data.resolve_data_dir`),
     with the Polars engine measured better for them (:func:`olist_fast.io.preferred_engine`:
-    streaming for Parquet, in-memory for CSV and frames)."""
+    streaming for Parquet, in-memory for CSV and frames). Each table is located once."""
     if tables is not None:
         if data is not None:
             raise OlistUsageError("pass data (a folder or URL) or tables (frames), not both")
-        return None, as_tables(tables), "in-memory"
+        return Opened(None, as_tables(tables), "in-memory", {})
     location = resolve_data_dir(data)
-    scanned = scan_olist(location, storage_options=storage_options)
-    found = locate_table(location, TABLES["orders"], storage_options=storage_options)
-    parquet = found is not None and str(found[0]).endswith(".parquet")
-    return location, scanned, "streaming" if parquet else "in-memory"
+    located = locate_olist(location, storage_options=storage_options)
+    return Opened(
+        location,
+        scan_located(located, storage_options),
+        engine_for(located["orders"][0]),
+        {name: where for name, (where, _) in located.items()},
+    )
+
+
+def default_as_of(orders: pl.LazyFrame) -> datetime:
+    """The end of the healthy period (:func:`olist_fast.validate.data_health`), the
+    default ``as_of``; a value the orders cannot be parsed with is a one-line data error."""
+    from olist_fast.validate import data_health
+
+    with reading("the orders"):
+        return data_health(orders).healthy_end

@@ -217,13 +217,27 @@ def scan_olist(
     Missing files or columns raise :class:`OlistDataError` at once; bad values surface
     when the frame is collected (``olist-fast validate`` names them).
     """
+    located = locate_olist(path, tables=tables, fmt=fmt, storage_options=storage_options)
+    return scan_located(located, storage_options)
+
+
+def locate_olist(
+    path: Location,
+    *,
+    tables: Iterable[str] | None = None,
+    fmt: Format = "auto",
+    storage_options: StorageOptions = None,
+) -> dict[str, tuple[str | Path, list[str]]]:
+    """Where each table of :func:`scan_olist` lives and its columns, found once (a
+    remote probe costs a request), so a caller that needs the files too (the engine
+    choice, the manifest) does not look again."""
     if not is_url(path) and not local_path(path).is_dir():
         raise OlistDataError(
             f"{local_path(path)}: not a directory (expected the folder of Olist files)"
         )
     required = PLAN_TABLES if tables is None else tuple(tables)
     optional = tuple(n for n in TABLE_NAMES if n not in required) if tables is None else ()
-    out: dict[str, pl.LazyFrame] = {}
+    out: dict[str, tuple[str | Path, list[str]]] = {}
     for name in (*required, *optional):
         spec = TABLES[name]
         found = locate_table(path, spec, fmt, storage_options)
@@ -233,9 +247,18 @@ def scan_olist(
             first = join_location(path, f"{spec.stem}{_extensions(fmt)[0]}")
             wanted = " or ".join(f"{spec.stem}{e}" for e in _extensions(fmt))
             raise OlistDataError(f"{first}: file not found (expected {wanted})")
-        where, header = found
-        out[name] = scan_table(where, spec, header=header, storage_options=storage_options)
+        out[name] = found
     return out
+
+
+def scan_located(
+    located: Mapping[str, tuple[str | Path, list[str]]], storage_options: StorageOptions = None
+) -> dict[str, pl.LazyFrame]:
+    """The typed LazyFrames of tables found by :func:`locate_olist`."""
+    return {
+        name: scan_table(where, TABLES[name], header=header, storage_options=storage_options)
+        for name, (where, header) in located.items()
+    }
 
 
 # -- frames already in memory: polars, pyarrow or pandas, typed or read with defaults ----
@@ -389,8 +412,12 @@ def preferred_engine(data_dir: str | os.PathLike[str]) -> Literal["in-memory", "
     5.19-5.35 s / 930-966 MiB (benchmark suite, 5 runs each); scale 20 11.7 against 12.6 s
     at the same 1.7 GiB; scale 1 and 3 about 10 % faster. ``--engine`` overrides.
     """
-    orders = table_path(Path(data_dir), TABLES["orders"])
-    return "streaming" if orders.suffix == ".parquet" else "in-memory"
+    return engine_for(table_path(Path(data_dir), TABLES["orders"]))
+
+
+def engine_for(orders: str | Path) -> Literal["in-memory", "streaming"]:
+    """:func:`preferred_engine`'s rule for the file (or URL) the orders come from."""
+    return "streaming" if str(orders).endswith(".parquet") else "in-memory"
 
 
 @contextmanager

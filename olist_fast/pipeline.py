@@ -27,7 +27,7 @@ from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
 from olist_fast.config import RunConfig, as_datetime
-from olist_fast.data import open_tables
+from olist_fast.data import default_as_of, open_tables
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features import build_snapshots
 from olist_fast.fitting import (
@@ -44,8 +44,6 @@ from olist_fast.io import (
     atomic_dir,
     atomic_path,
     is_url,
-    locate_table,
-    reading,
 )
 from olist_fast.models import (
     Candidate,
@@ -64,7 +62,6 @@ from olist_fast.protocol import (
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.selection import Selection, select_setup
-from olist_fast.validate import data_health
 
 SCORE_COLUMNS = (
     "customer_unique_id",
@@ -100,13 +97,14 @@ class Timer:
 @dataclass(frozen=True)
 class Source:
     """The data a job reads: where it came from (a folder, a URL, or None for frames in
-    memory), the typed lazy tables, the resolved ``as_of`` and the Polars engine."""
+    memory), the typed lazy tables, the resolved ``as_of``, the Polars engine and the file
+    or URL each table was read from (for the manifest)."""
 
     location: Location | None
     tables: Mapping[str, pl.LazyFrame]
     as_of: datetime
     engine: EngineType = "auto"
-    storage_options: StorageOptions = None
+    files: Mapping[str, str | Path] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path | None:
@@ -123,12 +121,12 @@ def read_source(
     tables: Tables | None = None,
     storage_options: StorageOptions = None,
 ) -> Source:
-    location, scanned, engine = open_tables(data, tables, storage_options)
+    opened = open_tables(data, tables, storage_options)
     if as_of is None:
-        with reading("the orders"):
-            as_of = data_health(scanned["orders"]).healthy_end
+        as_of = default_as_of(opened.tables["orders"])
         log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
-    return Source(location, scanned, as_datetime(as_of), engine, storage_options)
+    return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
+                  opened.files)  # fmt: skip
 
 
 def make_snapshots(
@@ -140,7 +138,17 @@ def make_snapshots(
     backtest or the final fit lacks buyers or non-buyers."""
     from olist_fast.features.labels import latest_purchase
 
-    last = latest_purchase(source.tables["orders"]).collect().item()
+    check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
+    snaps = build_protocol_snapshots(
+        source.tables, protocol, score=score, engine=source.engine, strict=strict
+    )
+    require_roles(snaps)
+    return snaps
+
+
+def check_data_gap(last: datetime | None, protocol: Protocol) -> None:
+    """A one-line error when the last purchase is more than ``MAX_DATA_GAP`` before
+    ``as_of``: the latest labels would be cut short."""
     if last is None or last < protocol.as_of - MAX_DATA_GAP:
         raise OlistDataError(
             f"--as-of {protocol.as_of:%Y-%m-%d} is more than {MAX_DATA_GAP.days} days after "
@@ -148,14 +156,15 @@ def make_snapshots(
             "incomplete; choose an --as-of within the data (the default is the end of its "
             "healthy period)"
         )
-    snaps = build_protocol_snapshots(
-        source.tables, protocol, score=score, engine=source.engine, strict=strict
-    )
+
+
+def require_roles(snaps: Snapshots) -> None:
+    """Buyers and non-buyers in every snapshot the backtest and the final fit need."""
+    protocol = snaps.protocol
     require(snaps, "backtest test", [1])
     require(snaps, "backtest training", protocol.train_indices(1))
     require(snaps, "backtest calibration", [2])
     require(snaps, "final training", protocol.train_indices(0))
-    return snaps
 
 
 def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candidate]:
@@ -282,7 +291,8 @@ class RunResult:
     model: FittedModel
 
 
-def _local_out(out: Location, what: str) -> Path:
+def local_out(out: Location, what: str) -> Path:
+    """``out`` as a local folder; a URL is refused in one line (``what`` writes several files)."""
     if is_url(out):
         raise OlistUsageError(
             f"{out}: {what} writes a folder of files (scores, metrics, plots, model) and needs "
@@ -307,8 +317,7 @@ def run(
     URL, read with ``storage_options``) or ``tables`` (frames in memory). Progress goes
     to the ``olist_fast`` logger."""
     config = RunConfig.merged(config, overrides)
-    out = _local_out(config.out, "run")
-    seed = config.seed
+    out = local_out(config.out, "run")
     timer = Timer(log.info)
     with using_threads(config.n_jobs):
         source = timer.run(
@@ -320,30 +329,49 @@ def run(
         snaps = timer.run(
             "features", lambda: make_snapshots(source, protocol, strict=config.strict)
         )
-        pool = setup_pool(snaps, config.models)
-        selection = timer.run("select", lambda: select_setup(pool, snaps, seed=seed, say=log.info))
-        log.info("chosen setup: %s (%s)", selection.chosen.name, selection.reason)
-        truth = (
-            generated_truth(source.data_dir, protocol.horizon_days, seed)
-            if config.compare
-            else None
-        )
-        bt = timer.run(
-            "backtest",
-            lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
-                                 compare=config.compare, truth=truth),
-        )  # fmt: skip
-        final, drift = timer.run(
-            "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
-        )
-        scores = timer.run("score", lambda: score_customers(final, snaps[0]))
-        metrics = run_metrics(protocol, snaps, selection, bt, drift)
+        stage = model_stage(snaps, config, source.data_dir, timer)
+        scores = timer.run("score", lambda: score_customers(stage.final, snaps[0]))
         files = timer.run(
             "write",
-            lambda: write_outputs(config, out, source, snaps, final, scores, metrics, bt, timer),
-        )
-    return RunResult(source.as_of, selection.chosen.name, metrics, files, timer.stages, scores,
-                     final)  # fmt: skip
+            lambda: write_outputs(config, out, source, snaps, stage.final, scores, stage.metrics,
+                                  stage.backtest, timer),
+        )  # fmt: skip
+    return RunResult(source.as_of, stage.selection.chosen.name, stage.metrics, files,
+                     timer.stages, scores, stage.final)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """What the model stage of ``run`` produced from the labelled snapshots."""
+
+    selection: Selection
+    backtest: Backtest
+    final: FittedModel
+    metrics: dict
+
+
+def model_stage(
+    snaps: Snapshots, config: RunConfig, data_dir: Path | None, timer: Timer
+) -> ModelStage:
+    """Choose a setup on the folds, backtest it, fit the final model: the stages every
+    engine runs unchanged once its snapshots are built (``data_dir``: the local folder,
+    where generated data carries its truth for ``compare``)."""
+    seed = config.seed
+    pool = setup_pool(snaps, config.models)
+    selection = timer.run("select", lambda: select_setup(pool, snaps, seed=seed, say=log.info))
+    log.info("chosen setup: %s (%s)", selection.chosen.name, selection.reason)
+    horizon = snaps.protocol.horizon_days
+    truth = generated_truth(data_dir, horizon, seed) if config.compare else None
+    bt = timer.run(
+        "backtest",
+        lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
+                             compare=config.compare, truth=truth),
+    )  # fmt: skip
+    final, drift = timer.run(
+        "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
+    )
+    metrics = run_metrics(snaps.protocol, snaps, selection, bt, drift)
+    return ModelStage(selection, bt, final, metrics)
 
 
 def fit_final_model(
@@ -441,10 +469,9 @@ def input_fingerprints(source: Source) -> dict[str, dict[str, Any]]:
             rows = source.tables[name].select(pl.len()).collect().item()
             out[spec.stem] = {"file": None, "rows": rows}
             continue
-        found = locate_table(source.location, spec, storage_options=source.storage_options)
-        if found is None:
+        where = source.files.get(name)
+        if where is None:
             continue
-        where = found[0]
         if is_url(where):
             out[spec.stem] = {"file": str(where), "sha256": None}
         else:
@@ -473,9 +500,9 @@ def train(
     data as for :func:`run`."""
     config = RunConfig.merged(config, overrides)
     if model_dir is not None:
-        target = _local_out(model_dir, "train")
+        target = local_out(model_dir, "train")
     else:
-        target = _local_out(config.out, "train") / "model"
+        target = local_out(config.out, "train") / "model"
     with using_threads(config.n_jobs):
         source = read_source(config.data, config.as_of, tables=tables,
                              storage_options=storage_options)  # fmt: skip
@@ -513,9 +540,9 @@ def score(
     fitted = model if isinstance(model, FittedModel) else FittedModel.load(Path(model))
     when = as_datetime(as_of)
     fitted.check_can_score(when)
-    _, scanned, engine = open_tables(data, tables, storage_options)
-    (snap,) = build_snapshots(scanned, [when], horizon_days=fitted.horizon_days,
-                              labels=[False], engine=engine, strict=strict)  # fmt: skip
+    opened = open_tables(data, tables, storage_options)
+    (snap,) = build_snapshots(opened.tables, [when], horizon_days=fitted.horizon_days,
+                              labels=[False], engine=opened.engine, strict=strict)  # fmt: skip
     with using_threads(None):
         table = score_customers(fitted, snap)
     if out is not None:

@@ -50,7 +50,7 @@ from olist_fast.features import LABELS, build_snapshots
 from olist_fast.features.labels import label_window_covered
 from olist_fast.features.orders import INPUT_COLUMNS, PURCHASE
 from olist_fast.features.snapshot import Integrity
-from olist_fast.io import Format, OlistDataError, check_columns, table_path
+from olist_fast.io import Format, OlistDataError, check_columns, locate_olist, table_path
 from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec
 from olist_fast.validate import HEALTH_RATIO, is_eligible
 
@@ -578,14 +578,7 @@ def _typed_input(df: DataFrame, name: str) -> DataFrame:
     from pyspark.sql import functions as F
 
     spec = TABLES[name]
-    have = set(df.columns)
-    lacking = [c for c in spec.schema.names() if c not in have]
-    if lacking:
-        raise OlistDataError(
-            f"{name}: missing column {lacking[0]!r}"
-            + (f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else "")
-            + f"; expected columns {', '.join(spec.schema.names())}"
-        )
+    check_columns(name, spec, df.columns)
     return df.select([F.col(c).cast(_spark_type(t)).alias(c) for c, t in spec.schema.items()])
 
 
@@ -933,6 +926,28 @@ def _write_dataset(df: DataFrame, out: str | os.PathLike[str], *, sort: Sequence
         return fixed.count()
 
 
+def _inputs(
+    spark: SparkSession | None,
+    master: str | None,
+    data: str | os.PathLike[str],
+    as_of: datetime | None,
+    *,
+    strict: bool,
+    say: Callable[[str], None],
+) -> tuple[SparkSession, dict[str, DataFrame], DataFacts, datetime]:
+    """What a command reads before its job: the session, the six tables, the integrity
+    counts over all the data (never per slice; warned, or raised under ``strict``), the
+    global facts and the as_of (default: the end of the healthy period, said)."""
+    spark = spark or session(master)
+    tables = read_tables(spark, data, tables=FEATURE_TABLES)
+    integrity(tables).check(strict=strict)
+    facts = data_facts(tables)
+    when = as_of or facts.healthy_end
+    if as_of is None:
+        say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
+    return spark, tables, facts, when
+
+
 def features_to(
     out: str | os.PathLike[str],
     data: str | os.PathLike[str],
@@ -949,13 +964,7 @@ def features_to(
     of the healthy period, decided over all orders) written to ``out`` as a Parquet
     dataset sorted by ``customer_unique_id``. ``spark`` reuses a session; otherwise one
     starts on ``master`` (see :func:`session`)."""
-    spark = spark or session(master)
-    tables = read_tables(spark, data, tables=FEATURE_TABLES)
-    integrity(tables).check(strict=strict)  # over all the data, never per slice
-    facts = data_facts(tables)
-    when = as_of or facts.healthy_end
-    if as_of is None:
-        say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
+    spark, tables, facts, when = _inputs(spark, master, data, as_of, strict=strict, say=say)
     df = features(spark, tables, when, horizon_days, partitions=partitions, facts=facts)
     rows = _write_dataset(df, out, sort=["customer_unique_id"])
     has_labels = "bought_again" in df.columns
@@ -980,16 +989,8 @@ def score_to(
     from olist_fast.fitting import FittedModel
 
     fitted = FittedModel.load(Path(model))
-    spark = spark or session(master)
-    tables = read_tables(spark, data, tables=FEATURE_TABLES)
-    integrity(tables).check(strict=strict)  # over all the data, never per slice
-    facts = data_facts(tables)
-    when = as_of or facts.healthy_end
-    if as_of is None:
-        say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
-    check = getattr(fitted, "check_can_score", None)
-    if check is not None:  # a model refuses dates inside its training labels (leakage)
-        check(when)
+    spark, tables, facts, when = _inputs(spark, master, data, as_of, strict=strict, say=say)
+    fitted.check_can_score(when)  # a model refuses dates inside its training labels
     snap = features(spark, tables, when, fitted.horizon_days, labels=False,
                     partitions=partitions, facts=facts)  # fmt: skip
     scores = score(spark, model, snap, partitions=partitions)
@@ -1049,74 +1050,48 @@ def run_on_spark(
     import logging
 
     from olist_fast import pipeline as P
-    from olist_fast.backtest import run_backtest
     from olist_fast.config import RunConfig
     from olist_fast.data import resolve_data_dir
     from olist_fast.parallel import using_threads
-    from olist_fast.protocol import Snapshots, require
-    from olist_fast.selection import select_setup
+    from olist_fast.protocol import Snapshots
 
     config = config or RunConfig()
-    if "://" in str(config.out):
-        raise OlistDataError(
-            f"{config.out}: run writes a folder of files (scores, metrics, plots, model) and "
-            "needs a local folder"
-        )
-    out = Path(config.out)
-    seed = config.seed
+    out = P.local_out(config.out, "run")
     log = logging.getLogger("olist_fast")
     timer = P.Timer(log.info)
-    spark = spark or session(master)
     with using_threads(config.n_jobs):
         location = resolve_data_dir(config.data)
-        tables = timer.run("read", lambda: read_tables(spark, location, tables=FEATURE_TABLES))
-        integrity(tables).check(strict=config.strict)
-        facts = data_facts(tables)
-        as_of = config.as_of or facts.healthy_end
-        if config.as_of is None:
-            log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
+        spark, tables, facts, as_of = timer.run(
+            "read",
+            lambda: _inputs(spark, master, location, config.as_of, strict=config.strict,
+                            say=log.info),
+        )  # fmt: skip
         protocol = config.protocol(as_of)
-        last = facts.latest_purchase
-        if last is None or last < protocol.as_of - P.MAX_DATA_GAP:
-            raise OlistDataError(
-                f"--as-of {protocol.as_of:%Y-%m-%d} is more than {P.MAX_DATA_GAP.days} days "
-                f"after the last purchase in the data ({last or 'none'}): the latest labels "
-                "would be incomplete; choose an --as-of within the data (the default is the "
-                "end of its healthy period)"
-            )
+        P.check_data_gap(facts.latest_purchase, protocol)
         past, now = timer.run(
             "features",
             lambda: protocol_snapshots(spark, tables, protocol, facts, partitions=partitions),
         )
         snaps = Snapshots(protocol, [pl.DataFrame(), *past])
-        require(snaps, "backtest test", [1])
-        require(snaps, "backtest training", protocol.train_indices(1))
-        require(snaps, "backtest calibration", [2])
-        require(snaps, "final training", protocol.train_indices(0))
-        pool = P.setup_pool(snaps, config.models)
-        selection = timer.run("select", lambda: select_setup(pool, snaps, seed=seed, say=log.info))
-        log.info("chosen setup: %s (%s)", selection.chosen.name, selection.reason)
+        P.require_roles(snaps)
         data_dir = None if _is_url(location) else Path(location)
-        truth = P.generated_truth(data_dir, protocol.horizon_days, seed) if config.compare else None
-        bt = timer.run(
-            "backtest",
-            lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
-                                 compare=config.compare, truth=truth),
-        )  # fmt: skip
-        final, drift = timer.run(
-            "final_fit", lambda: P.fit_final_model(selection.chosen, snaps, seed=seed)
-        )
+        stage = P.model_stage(snaps, config, data_dir, timer)
+        final, metrics = stage.final, stage.metrics
         scores = timer.run(
             "score",
             lambda: to_polars(score(spark, final, now, partitions=partitions), sort=["rank"]),
         )
-        metrics = P.run_metrics(protocol, snaps, selection, bt, drift)
         # snapshot 0 stayed in Spark: the manifest reads only its row count, which is the
         # number of customers scored
         done = Snapshots(protocol, [scores.select("customer_unique_id"), *past])
-        source = P.Source(location, {}, as_of)
+        # the manifest hashes the local files read (Spark's own URLs, s3a:// and the like,
+        # are not Polars-readable: none are recorded for them)
+        located = {} if _is_url(location) else locate_olist(location, tables=FEATURE_TABLES)
+        source = P.Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
         files = timer.run(
             "write",
-            lambda: P.write_outputs(config, out, source, done, final, scores, metrics, bt, timer),
-        )
-    return P.RunResult(as_of, selection.chosen.name, metrics, files, timer.stages, scores, final)
+            lambda: P.write_outputs(config, out, source, done, final, scores, metrics,
+                                    stage.backtest, timer),
+        )  # fmt: skip
+    return P.RunResult(as_of, stage.selection.chosen.name, metrics, files, timer.stages, scores,
+                       final)  # fmt: skip

@@ -7,6 +7,7 @@ that simulate a missing pyspark or Java run everywhere.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -177,6 +178,8 @@ def test_run_on_spark_equals_run(both_runs) -> None:
     local, on_spark = both_runs
     assert on_spark.chosen == local.chosen
     assert on_spark.as_of == local.as_of
+    manifests = [json.loads(r.files["manifest"].read_text()) for r in (local, on_spark)]
+    assert manifests[0]["inputs"] == manifests[1]["inputs"] != {}  # the same files, hashed
     assert on_spark.metrics["selection"] == local.metrics["selection"] or not EXACT
     if EXACT:
         assert_frame_equal(on_spark.scores, local.scores, check_exact=True)
