@@ -9,6 +9,7 @@ on (never a validation fold).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,11 @@ from olist_fast.parallel import threads
 
 PREDICT_CHUNK = 50_000
 _FORESTS_LOCK = threading.Lock()
+_LIBLINEAR_LOCK = threading.Lock()
+"""liblinear draws from one process-wide random generator (scikit-learn's ``_newrand``),
+seeded at the start of each fit, and runs without the GIL: two fits on two threads
+would interleave their draws and their results would depend on timing. Its fits take
+turns; everything else still runs side by side."""
 OPENMP_THREADS = 1
 """OpenMP threads for XGBoost and scikit-learn's histogram boosting. OpenMP workers
 spin while they wait, so on shared cores a second thread can cost far more than it gains
@@ -58,19 +64,66 @@ def fill_missing() -> FunctionTransformer:
     return FunctionTransformer(np.nan_to_num, feature_names_out="one-to-one")
 
 
-def make_logistic(*, balanced: bool, random_state: int) -> Pipeline:
-    """Scaled, L2-regularised logistic regression; missing values filled after scaling."""
-    return make_pipeline(
-        StandardScaler(),
-        fill_missing(),
-        LogisticRegression(
+def make_logistic(*, balanced: bool, random_state: int, C: float | None = None) -> Pipeline:
+    """Scaled logistic regression; missing values filled after scaling.
+
+    ``C`` given: sparse (L1), the strength from :func:`sparse_penalty` (the default
+    setups). ``C`` None: L2 at C = 0.3, as the notebook approach uses it."""
+    if C is None:
+        model = LogisticRegression(
             C=0.3,
             solver="newton-cholesky",
             max_iter=200,
             class_weight="balanced" if balanced else None,
             random_state=random_state,
-        ),
-    )
+        )
+    else:
+        model = LogisticRegression(
+            C=C,
+            l1_ratio=1.0,
+            solver="liblinear",
+            intercept_scaling=10.0,  # liblinear penalises the intercept as a feature
+            tol=1e-3,
+            max_iter=1000,
+            class_weight="balanced" if balanced else None,
+            random_state=random_state,
+        )
+    return make_pipeline(StandardScaler(), fill_missing(), model)
+
+
+SPARSITY = 0.75
+"""``k`` of :func:`sparse_penalty` (measured on generated data of realistic difficulty:
+README, "Model quality")."""
+
+
+def sparse_penalty(
+    y: np.ndarray, width: int, *, balanced: bool, minority_ratio: float | None = None
+) -> float:
+    """scikit-learn's ``C`` for the L1 logistic regression, from the data it is fitted on.
+
+    The rule is the lasso's: a penalty per unit of the loss's curvature of
+    ``SPARSITY * sqrt(log(width) / m)``, ``m = pos * neg / n`` the information the labels
+    carry (about the minority count when buyers are rare). The curvature of the weighted
+    loss at the null model is ``W * pi * (1 - pi)`` (``W`` the total weight, ``pi`` the
+    weighted share of buyers): ``n / 4`` with balanced class weights, about ``m`` without.
+    ``minority_ratio``: the minority is first oversampled to that share of the majority
+    (SMOTE), which adds weight but no information. So few buyers or many features give
+    a sparse model; many buyers let every feature in."""
+    n = len(y)
+    pos = float(np.sum(y))
+    neg = n - pos
+    info = max(pos * neg / n, 1.0)
+    lo, hi = sorted((pos, neg))
+    if minority_ratio is not None and lo < minority_ratio * hi:
+        lo = minority_ratio * hi
+    if balanced:
+        w_lo = w_hi = (lo + hi) / 2
+    else:
+        w_lo, w_hi = lo, hi
+    total = w_lo + w_hi
+    curvature = total * (w_lo / total) * (w_hi / total)
+    lam = SPARSITY * math.sqrt(math.log(max(width, 2)) / info)
+    return 1.0 / (lam * curvature)
 
 
 def make_random_forest(*, balanced: bool, random_state: int) -> RandomForestClassifier:
@@ -107,11 +160,11 @@ def make_xgboost(
     )
 
 
-def make_blend(*, balanced: bool, random_state: int) -> VotingClassifier:
+def make_blend(*, balanced: bool, random_state: int, C: float) -> VotingClassifier:
     """The mean of the logistic regression's and the random forest's probabilities: the
     linear model's smooth ranking plus the forest's interactions and thresholds."""
     return VotingClassifier(
-        [("logistic", make_logistic(balanced=balanced, random_state=random_state)),
+        [("logistic", make_logistic(balanced=balanced, random_state=random_state, C=C)),
          ("random_forest", make_random_forest(balanced=balanced, random_state=random_state))],
         voting="soft",
     )  # fmt: skip
@@ -212,15 +265,16 @@ class Imbalance:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model setup: a name, and how to build it for a training set's labels.
+    """One model setup: a name, and how to build it for a training set.
 
-    ``build(y, seed)`` sees the labels it will be fitted on (after negative sampling), so
-    class weights and SMOTE follow :class:`Imbalance` of exactly those rows."""
+    ``build(y, seed, width)`` sees the labels it will be fitted on (after negative
+    sampling) and the number of columns, so class weights, SMOTE and the penalty follow
+    :class:`Imbalance` and :func:`sparse_penalty` of exactly those rows."""
 
     name: str
     kind: str  # logistic | xgboost | random_forest | blend | gradient_boosting
     smote: bool
-    build: Callable[[np.ndarray, int], Any]
+    build: Callable[[np.ndarray, int, int], Any]
 
 
 def _pos_weight(y: np.ndarray) -> float:
@@ -231,26 +285,31 @@ def _pos_weight(y: np.ndarray) -> float:
     return float((len(y) - pos) / pos)
 
 
-def _build_logistic(y: np.ndarray, s: int) -> Any:
-    return make_logistic(balanced=not Imbalance.of(y).balanced, random_state=s)
+def _build_logistic(y: np.ndarray, s: int, width: int) -> Any:
+    balanced = not Imbalance.of(y).balanced
+    C = sparse_penalty(y, width, balanced=balanced)
+    return make_logistic(balanced=balanced, random_state=s, C=C)
 
 
-def _build_logistic_smote(y: np.ndarray, s: int) -> Any:
+def _build_logistic_smote(y: np.ndarray, s: int, width: int) -> Any:
     if not Imbalance.of(y).smote_possible:  # the classes are balanced enough already
-        return _build_logistic(y, s)
-    return with_smote(make_logistic(balanced=False, random_state=s), random_state=s)
+        return _build_logistic(y, s, width)
+    C = sparse_penalty(y, width, balanced=False, minority_ratio=SMOTE_RATIO)
+    return with_smote(make_logistic(balanced=False, random_state=s, C=C), random_state=s)
 
 
-def _build_xgboost(y: np.ndarray, s: int) -> Any:
+def _build_xgboost(y: np.ndarray, s: int, width: int) -> Any:
     return make_xgboost(pos_weight=_pos_weight(y), random_state=s)
 
 
-def _build_random_forest(y: np.ndarray, s: int) -> Any:
+def _build_random_forest(y: np.ndarray, s: int, width: int) -> Any:
     return make_random_forest(balanced=not Imbalance.of(y).balanced, random_state=s)
 
 
-def _build_blend(y: np.ndarray, s: int) -> Any:
-    return make_blend(balanced=not Imbalance.of(y).balanced, random_state=s)
+def _build_blend(y: np.ndarray, s: int, width: int) -> Any:
+    balanced = not Imbalance.of(y).balanced
+    return make_blend(balanced=balanced, random_state=s,
+                      C=sparse_penalty(y, width, balanced=balanced))  # fmt: skip
 
 
 SIMPLICITY_ORDER = ("logistic", "logistic+smote", "random_forest", "logistic+random_forest")
@@ -289,13 +348,13 @@ def notebook_candidates() -> list[Candidate]:
     and rounds."""
     return [
         Candidate("notebook:logistic+smote", "logistic", True,
-                  lambda y, s: with_smote(make_logistic(balanced=False, random_state=s),
+                  lambda y, s, w: with_smote(make_logistic(balanced=False, random_state=s),
                                           random_state=s, ratio="auto")),
         Candidate("notebook:random_forest+smote", "random_forest", True,
-                  lambda y, s: with_smote(make_random_forest(balanced=False, random_state=s),
+                  lambda y, s, w: with_smote(make_random_forest(balanced=False, random_state=s),
                                           random_state=s, ratio="auto")),
         Candidate("notebook:gradient_boosting+smote", "gradient_boosting", True,
-                  lambda y, s: with_smote(make_gradient_boosting(random_state=s),
+                  lambda y, s, w: with_smote(make_gradient_boosting(random_state=s),
                                           random_state=s, ratio="auto")),
     ]  # fmt: skip
 
@@ -322,11 +381,23 @@ def fit_setup(c: Candidate, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     XGBoost stops early: it is first fitted on a random 80 % of the rows with the other
     20 % watched (ROC AUC, patience ``EARLY_STOP_ROUNDS``), then refitted on every row
     with the number of trees found."""
-    model = c.build(y, seed)
+    model = c.build(y, seed, X.shape[1])
     with openmp_limited():
         if isinstance(model, XGBClassifier):
             return fit_xgboost(model, X, y, seed)
+        if uses_liblinear(model):
+            with _LIBLINEAR_LOCK:
+                return model.fit(X, y)
         return model.fit(X, y)
+
+
+def uses_liblinear(model: Any) -> bool:
+    """Whether fitting ``model`` runs liblinear (see ``_LIBLINEAR_LOCK``)."""
+    final = inference_steps(model)[-1][1]
+    parts = [final, *getattr(final, "estimators", [])]
+    steps = [p[1] if isinstance(p, tuple) else p for p in parts]
+    found = [s for p in steps for _, s in inference_steps(p)]
+    return any(isinstance(s, LogisticRegression) and s.solver == "liblinear" for s in found)
 
 
 def fit_xgboost(model: XGBClassifier, X: np.ndarray, y: np.ndarray, seed: int) -> XGBClassifier:

@@ -128,3 +128,51 @@ def test_scores_in_row_chunks_on_threads_equal_one_pass(monkeypatch: pytest.Monk
     whole = predict_score(model, X)
     monkeypatch.setattr(models, "PREDICT_CHUNK", 500)  # 12 chunks on two threads
     assert np.array_equal(predict_score(model, X), whole)
+
+
+def test_sparse_penalty_follows_the_information_in_the_labels() -> None:
+    """Fewer buyers or more columns: a stronger penalty (smaller C); balanced class weights
+    add curvature, not information, so C shrinks with them; SMOTE adds weight, not
+    information, likewise."""
+    from olist_fast.models import sparse_penalty
+
+    def y(pos: int, neg: int) -> np.ndarray:
+        return np.r_[np.ones(pos), np.zeros(neg)]
+
+    few, many = (
+        sparse_penalty(y(100, 2_000), 60, balanced=False),
+        sparse_penalty(y(1_000, 20_000), 60, balanced=False),
+    )
+    # C scales the summed loss: ten times the rows at the same rate, about sqrt(10) more
+    # penalty per row (the lasso's sqrt(log p / m)), so C drops by sqrt(10)
+    assert few / many == pytest.approx(np.sqrt(10), rel=1e-9)
+    assert sparse_penalty(y(100, 2_000), 120, balanced=False) < few
+    assert sparse_penalty(y(100, 2_000), 60, balanced=True) < few
+    smote = sparse_penalty(y(100, 2_000), 60, balanced=False, minority_ratio=0.25)
+    assert smote < few
+    # a balanced shop: weights and SMOTE change nothing
+    even = sparse_penalty(y(1_000, 1_000), 60, balanced=False)
+    assert sparse_penalty(y(1_000, 1_000), 60, balanced=True) == pytest.approx(even)
+    assert sparse_penalty(y(1_000, 1_000), 60, balanced=False, minority_ratio=0.25) == even
+
+
+def test_the_logistic_setup_is_sparse_where_buyers_are_few() -> None:
+    X, y = data(4_000, 0.02, seed=8)
+    X = np.c_[X, np.random.default_rng(9).normal(size=(4_000, 30))]  # 30 pure-noise columns
+    coef = fit_setup(candidate("logistic"), X, y, 0)[-1].coef_.ravel()
+    assert coef[0] != 0  # the one real signal stays
+    assert np.count_nonzero(coef[6:]) <= 5  # most noise columns are exactly zero
+
+
+def test_concurrent_liblinear_fits_give_the_same_model() -> None:
+    """liblinear seeds one process-wide generator per fit and runs without the GIL: fits
+    on threads must take turns or their results depend on timing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = data(40_000, 0.05, seed=10)
+    X = np.c_[X, np.random.default_rng(11).normal(size=(40_000, 40))]
+    alone = fit_setup(candidate("logistic"), X, y, 0)[-1].coef_
+    with ThreadPoolExecutor(4) as ex:
+        fits = list(ex.map(lambda _: fit_setup(candidate("logistic"), X, y, 0), range(8)))
+    for model in fits:
+        assert np.array_equal(model[-1].coef_, alone)
