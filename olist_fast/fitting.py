@@ -19,6 +19,7 @@ from olist_fast.evaluate import PlattCalibration
 from olist_fast.io import OlistDataError
 from olist_fast.models import (
     Candidate,
+    by_rows,
     fit_setup,
     load_model,
     make_spend_regressor,
@@ -59,8 +60,7 @@ class FittedModel:
 
     def spend_of(self, X: np.ndarray) -> np.ndarray:
         """Expected spend if the customer buys, from an encoded matrix."""
-        with openmp_limited():
-            pred = self.spend.predict(X)
+        pred = by_rows(self.spend.predict, X)
         return np.maximum(np.expm1(pred), 0.0)
 
     def save(self, folder: str | Path) -> list[Path]:
