@@ -39,7 +39,7 @@ from olist_fast.features import build_snapshots
 from olist_fast.io import scan_olist
 from olist_fast.pipeline import run
 from olist_fast.synth import generate, load_simulation
-from olist_fast.truth import aligned_truth, feature_ceiling
+from olist_fast.truth import aligned_truth, expected_auc, feature_ceiling
 
 HERE = Path(__file__).parent
 AS_OF = datetime(2018, 6, 1)
@@ -87,9 +87,10 @@ def evaluate(scale: float, seed: int, rate: float | None, work: Path) -> dict[st
     names = list(scores)
     boot = bootstrap_aucs(y, [scores[k] for k in names], n_boot=500, random_state=seed)
     window = {
-        k: {"roc_auc": auc_score(y, s), "lift_top10": lift_at(y, s, 0.10)}
+        k: {"roc_auc": auc_score(y, s), "lift_top10": lift_at(y, s, 0.10),
+            "expected_roc_auc": expected_auc(truth, s)}
         for k, s in scores.items()
-    }
+    }  # fmt: skip
     diffs = [
         paired_difference(y, ("chosen", scores["chosen"]), (k, scores[k]), boot[:, [0, i]],
                           random_state=seed).as_dict()
@@ -149,6 +150,13 @@ def table(rows: list[dict[str, Any]]) -> str:
                    f"{cell('chosen', b)} | {cell('notebook_best', b)} | {cell('naive', b)} | "
                    f"{truth.get('feature_ceiling_auc', float('nan')):.3f} | "
                    f"{truth.get('oracle_auc', float('nan')):.3f} |")  # fmt: skip
+    out.append("")
+    out.append("Expected ROC AUC on the scoring window (no outcome noise; truth.expected_auc):")
+    for r in rows:
+        e = {k: v["expected_roc_auc"] for k, v in r["scoring_window"]["scores"].items()}
+        out.append(f"  seed {r['seed']} rate {r['repeat_rate']}: "
+                   + ", ".join(f"{k} {v:.4f}" for k, v in e.items())
+                   + f"; chosen - ceiling {e['chosen'] - e['feature ceiling']:+.4f}")  # fmt: skip
     out.append("")
     out.append("Paired bootstrap (500 resamples), chosen minus each, on the true outcomes:")
     for r in rows:

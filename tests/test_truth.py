@@ -126,3 +126,22 @@ def test_load_simulation_draws_the_files_again(tmp_path: Path) -> None:
     (tmp_path / PARAMS_FILE).write_text(json.dumps({**params, "generator_version": 1}))
     with pytest.raises(ValueError, match="generator version 1"):
         load_simulation(tmp_path)
+
+
+def test_expected_auc_is_the_auc_when_outcomes_are_certain_and_the_mean_otherwise() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from olist_fast.truth import expected_auc
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(500) < 0.2).astype(float)
+    s = y + rng.normal(size=500)
+    assert expected_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    # uncertain outcomes: the mean AUC over many draws (ratio vs mean of ratios: close at
+    # 4,000 customers)
+    p = rng.uniform(0.05, 0.4, 4_000)
+    s = p + rng.normal(scale=0.1, size=4_000)
+    draws = [roc_auc_score(rng.random(4_000) < p, s) for _ in range(300)]
+    assert expected_auc(p, s) == pytest.approx(np.mean(draws), abs=0.002)
+    with pytest.raises(ValueError, match="must be equal"):
+        expected_auc(p, s[:-1])
