@@ -357,10 +357,7 @@ def load_measurements(path: Path) -> list[Measurement]:
 def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
     """Time and peak memory of the features stage against orders, log-log, one line per
     implementation, written atomically as PNG (or SVG/PDF by extension)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     series: dict[str, list[Measurement]] = {}
     for m in results:
@@ -371,7 +368,8 @@ def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
             "no features measurements with order counts to plot (run bench with the "
             "features stage, or pass a --json file written by it)"
         )
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax_t, ax_m = fig.subplots(1, 2)
     for impl, ms in sorted(series.items()):
         ms = sorted(ms, key=lambda m: m.orders or 0)
         x = [m.orders for m in ms]
@@ -389,5 +387,4 @@ def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
-    plt.close(fig)
     return path

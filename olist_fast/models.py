@@ -68,7 +68,8 @@ def make_logistic(*, balanced: bool, random_state: int, C: float | None = None) 
     """Scaled logistic regression; missing values filled after scaling.
 
     ``C`` given: sparse (L1), the strength from :func:`sparse_penalty` (the default
-    setups). ``C`` None: L2 at C = 0.3, as the notebook approach uses it."""
+    setups). ``C`` None: L2 at C = 0.3 (the notebook approach inside ``run --compare``;
+    ``benchmarks/peers/notebook_peer.py`` keeps scikit-learn's default, C = 1)."""
     if C is None:
         model = LogisticRegression(
             C=0.3,
@@ -112,6 +113,10 @@ def sparse_penalty(
     n = len(y)
     pos = float(np.sum(y))
     neg = n - pos
+    if pos == 0 or neg == 0:
+        raise ValueError(
+            f"a logistic regression needs both classes: {int(pos)} buyers and {int(neg)} non-buyers"
+        )
     info = max(pos * neg / n, 1.0)
     lo, hi = sorted((pos, neg))
     if minority_ratio is not None and lo < minority_ratio * hi:
@@ -418,26 +423,32 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
     A random forest predicting on several threads adds its trees' probabilities in
     whatever order the threads finish, so the last bits change from call to call. Here
     every row is scored on one thread (its trees summed in their order), and large
-    inputs are split into chunks of rows scored side by side (:func:`by_rows`).
+    inputs are split into chunks of rows scored side by side (:func:`by_rows`: the same
+    chunks whatever the number of threads).
     """
     final = inference_steps(model)[-1][1]
     return by_rows(lambda rows: _predict_score(model, final, rows), X)
 
 
 def by_rows(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
-    """``predict(X)``, computed in chunks of about ``PREDICT_CHUNK`` rows on
-    :func:`threads` threads when ``X`` holds at least two chunks. Each row's result is
-    computed as on one thread (one OpenMP thread inside), so it does not depend on the
-    chunking; the compiled predictors release the GIL, so the chunks overlap."""
-    if len(X) < 2 * PREDICT_CHUNK or threads() < 2:
+    """``predict(X)`` in chunks of about ``PREDICT_CHUNK`` rows once ``X`` holds at least
+    two, on :func:`threads` threads (one OpenMP thread each; the compiled predictors
+    release the GIL, so the chunks overlap).
+
+    The chunks depend on the number of rows alone, never on the threads, so the result
+    is the same for any ``n_jobs``. (It is not always bit-identical to one pass over all
+    rows: BLAS may round a row's dot product differently in a matrix of another size.)"""
+    if len(X) < 2 * PREDICT_CHUNK:
         with openmp_limited():
             return predict(X)
-    chunks = np.array_split(np.arange(len(X)), max(2, len(X) // PREDICT_CHUNK))
+    chunks = np.array_split(np.arange(len(X)), len(X) // PREDICT_CHUNK)
 
     def part(rows: np.ndarray) -> np.ndarray:
         with openmp_limited():
             return predict(X[rows])
 
+    if threads() < 2:
+        return np.concatenate([part(rows) for rows in chunks])
     with ThreadPoolExecutor(threads()) as ex:
         return np.concatenate(list(ex.map(part, chunks)))
 

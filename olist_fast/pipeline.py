@@ -308,12 +308,16 @@ def warm_imports() -> threading.Thread:
     for the model files: about 0.5 s) on a background thread, while the feature and
     model stages keep the cores busy in compiled code that releases the GIL. An import
     the main thread reaches first simply waits for it (Python's per-module import
-    locks)."""
+    locks). A failure here is ignored: the write stage imports them again and reports
+    it there. Importing them changes no global state (the figure uses no pyplot)."""
 
     def load() -> None:
-        import skops.io  # noqa: F401
+        try:
+            import skops.io  # noqa: F401
 
-        import olist_fast.report  # noqa: F401
+            import olist_fast.report  # noqa: F401
+        except Exception:  # raised again, with its context, where the import is needed
+            return
 
     thread = threading.Thread(target=load, name="olist-fast-imports", daemon=True)
     thread.start()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
@@ -20,7 +17,10 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     series = [("chosen (calibrated)", curves["chosen"], "C0"),
               ("notebook approach", curves.get("notebook"), "C1"),
               ("naive: orders, recency", curves["naive"], "C2")]  # fmt: skip
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    # a Figure without pyplot: no global backend is chosen or changed (a library user's
+    # notebook keeps its own), no figure registry to leak into, safe off the main thread
+    fig = Figure(figsize=(16, 9.5))
+    axes = fig.subplots(2, 3)
     ax = axes[0, 0]
     for label, s, color in series:
         if s is None:
@@ -71,11 +71,12 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     ax.title.set_fontsize(9)
     ax = axes[1, 2]
     if importance:
-        top_items = sorted(importance.items(), key=lambda kv: kv[1])[-15:]
+        # the 15 largest, zeros left out (a sparse model sets most coefficients to 0)
+        top_items = sorted((kv for kv in importance.items() if kv[1] > 0),
+                           key=lambda kv: kv[1])[-15:]  # fmt: skip
         ax.barh([k for k, _ in top_items], [v for _, v in top_items], color="C0")
         ax.tick_params(axis="y", labelsize=7)
     ax.set(title="Feature importance (final model)")
     fig.suptitle(title)
     fig.subplots_adjust(left=0.1, right=0.98, bottom=0.06, top=0.93, wspace=0.42, hspace=0.3)
     fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)

@@ -13,6 +13,7 @@ from olist_fast.models import (
     NEG_PER_POS,
     SIMPLICITY_ORDER,
     Imbalance,
+    all_setups,
     candidate,
     candidates,
     extra_candidates,
@@ -20,6 +21,7 @@ from olist_fast.models import (
     load_model,
     make_random_forest,
     make_xgboost,
+    notebook_candidates,
     predict_score,
     save_model,
     with_smote,
@@ -120,14 +122,53 @@ def test_the_blend_is_the_mean_of_its_parts() -> None:
     assert np.allclose(blend, (parts[0] + parts[1]) / 2, rtol=0, atol=1e-12)
 
 
-def test_scores_in_row_chunks_on_threads_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_linear_scores_do_not_depend_on_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BLAS may round a row's dot product differently in a matrix of another size (3 of
+    these 20,000 rows in chunks of 33 differ from one pass), so the chunks must depend on
+    the rows alone: one thread and two give the same bits."""
     import olist_fast.models as models
+    from olist_fast.parallel import using_threads
 
-    X, y = data(6_000, 0.05, seed=6)
-    model = fit_setup(candidate("logistic+random_forest"), X, y, 0)
-    whole = predict_score(model, X)
-    monkeypatch.setattr(models, "PREDICT_CHUNK", 500)  # 12 chunks on two threads
-    assert np.array_equal(predict_score(model, X), whole)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 63))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = (rng.random(20_000) < 0.05).astype(np.int64)
+    model = fit_setup(candidate("logistic"), X, y, 0)
+    monkeypatch.setattr(models, "PREDICT_CHUNK", 33)
+    with using_threads(1):
+        one = predict_score(model, X)
+    with using_threads(2):
+        two = predict_score(model, X)
+    assert np.array_equal(one, two)
+
+
+def test_tree_scores_in_row_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uneven chunks (6,001 rows in chunks of about 997) on one thread or two: the forest,
+    the blend and the spend model give the same bits; trees also equal one pass."""
+    import olist_fast.models as models
+    from olist_fast.models import by_rows, make_spend_regressor
+    from olist_fast.parallel import using_threads
+
+    X, y = data(6_001, 0.05, seed=6)
+    spend = make_spend_regressor(random_state=0).fit(X, np.nan_to_num(X[:, 1]))
+    fitted = {n: fit_setup(candidate(n), X, y, 0)
+              for n in ("random_forest", "logistic+random_forest")}  # fmt: skip
+    whole_forest = predict_score(fitted["random_forest"], X)
+    whole_spend = spend.predict(X)
+    monkeypatch.setattr(models, "PREDICT_CHUNK", 997)
+    for name, model in fitted.items():
+        with using_threads(1):
+            one = predict_score(model, X)
+        with using_threads(2):
+            two = predict_score(model, X)
+        assert np.array_equal(one, two), name
+    assert np.array_equal(predict_score(fitted["random_forest"], X), whole_forest)
+    with using_threads(1):
+        one = by_rows(spend.predict, X)
+    with using_threads(2):
+        two = by_rows(spend.predict, X)
+    assert np.array_equal(one, two)
+    assert np.array_equal(two, whole_spend)
 
 
 def test_sparse_penalty_follows_the_information_in_the_labels() -> None:
@@ -176,3 +217,23 @@ def test_concurrent_liblinear_fits_give_the_same_model() -> None:
         fits = list(ex.map(lambda _: fit_setup(candidate("logistic"), X, y, 0), range(8)))
     for model in fits:
         assert np.array_equal(model[-1].coef_, alone)
+
+
+@pytest.mark.parametrize("name", [c.name for c in all_setups() + notebook_candidates()])
+def test_exactly_the_liblinear_setups_take_turns(name: str) -> None:
+    from olist_fast.models import uses_liblinear
+
+    X, y = data(2_000, 0.05, seed=12)
+    model = fit_setup(candidate(name), X, y, 0)
+    liblinear = name in ("logistic", "logistic+smote", "logistic+random_forest")
+    assert uses_liblinear(model) is liblinear
+    X, y = data(2_000, 0.3, seed=13)  # balanced enough: logistic+smote fits without SMOTE
+    assert uses_liblinear(fit_setup(candidate(name), X, y, 0)) is liblinear
+
+
+def test_sparse_penalty_refuses_one_class() -> None:
+    from olist_fast.models import sparse_penalty
+
+    for y in (np.zeros(100), np.ones(100)):
+        with pytest.raises(ValueError, match="needs both classes"):
+            sparse_penalty(y, 10, balanced=False)
