@@ -33,7 +33,9 @@ from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
 """The backtest's test snapshot: labels in [A-H, A)."""
-Truth = Callable[[datetime, pl.DataFrame], dict[str, Any] | None]
+Truth = Callable[[datetime, pl.DataFrame, dict[str, np.ndarray]], dict[str, Any] | None]
+"""On generated data: the truth report of a labelled snapshot, given named scores of its
+rows (:func:`olist_fast.truth.truth_report`)."""
 
 
 def naive_score(snapshot: pl.DataFrame) -> np.ndarray:
@@ -157,7 +159,7 @@ def run_backtest(
             "naive_avg_order_value": spend_report("past avg order value", actual, naive_spend),
         },
         curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
-        truth=truth(snaps.protocol.date(TEST), test) if truth else None,
+        truth=truth(snaps.protocol.date(TEST), test, {"chosen": prob}) if truth else None,
         drift=drift,
         notes=notes,
     )

@@ -420,6 +420,12 @@ def print_summary(result) -> None:
     if truth:
         typer.echo(f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
                    f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}")  # fmt: skip
+        e = truth.get("expected_auc") or {}
+        if "chosen" in e:
+            typer.echo(f"  expected AUC over the true probabilities (no outcome noise): chosen "
+                       f"{e['chosen']:.4f}, feature ceiling {e['feature_ceiling']:.4f} "
+                       f"({e['chosen'] - e['feature_ceiling']:+.4f}), oracle "
+                       f"{e['oracle']:.4f}")  # fmt: skip
     for d in bt["differences"]:
         b = "naive" if d["b"].startswith("baseline:naive") else d["b"]
         typer.echo(f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "

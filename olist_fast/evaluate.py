@@ -249,14 +249,38 @@ class PlattCalibration:
     def fit(
         cls, score: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
     ) -> PlattCalibration:
-        """``sample_weight`` undoes a sampling of the rows (1 / sampling rate)."""
+        """``sample_weight`` undoes a sampling of the rows (1 / sampling rate).
+
+        A slope that is not positive would turn the model's ranking upside down: it means
+        the scores did not rank the buyers of this window (a handful of buyers, or a
+        model that learned nothing). Then the slope is 1, the model's own scale, and only
+        the level is fitted, so that the expected buyers match the observed ones and the
+        model's ranking stands."""
+        z = cls._logit(score)
         lr = LogisticRegression(C=1e6, max_iter=1000)
-        lr.fit(cls._logit(score).reshape(-1, 1), y, sample_weight=sample_weight)
-        return cls(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        lr.fit(z.reshape(-1, 1), y, sample_weight=sample_weight)
+        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        if a > 0:
+            return cls(a=a, b=b)
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        return cls(a=1.0, b=_level_shift(z, float(np.sum(w * y)), w))
 
     def __call__(self, score: np.ndarray) -> np.ndarray:
         z = self.a * self._logit(score) + self.b
         return 1.0 / (1.0 + np.exp(-z))
+
+
+def _level_shift(z: np.ndarray, observed: float, w: np.ndarray) -> float:
+    """The ``b`` for which ``sum(w * sigmoid(z + b))`` equals ``observed`` (bisection: the
+    sum increases with ``b``)."""
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if float(np.sum(w / (1.0 + np.exp(-(z + mid))))) < observed:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def calibration_bins(y: np.ndarray, prob: np.ndarray, *, n_bins: int = 10) -> dict:

@@ -192,8 +192,10 @@ def generated_truth(data_dir: Path | None, horizon_days: int, seed: int) -> Trut
         return None
     from olist_fast.truth import truth_report
 
-    def report(when: datetime, snapshot: pl.DataFrame) -> dict[str, Any]:
-        return truth_report(sim, snapshot, horizon_days, when, random_state=seed)
+    def report(
+        when: datetime, snapshot: pl.DataFrame, scores: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
+        return truth_report(sim, snapshot, horizon_days, when, random_state=seed, scores=scores)
 
     return report
 

@@ -97,9 +97,12 @@ def truth_report(
     as_of: datetime,
     *,
     random_state: int = 0,
+    scores: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Oracle and feature-ceiling AUC on the snapshot's true outcomes (``bought_again``),
-    with the base rate and the expected against the actual number of buyers."""
+    with the base rate and the expected against the actual number of buyers; and the
+    expected AUC (:func:`expected_auc`, no outcome noise) of the oracle, the ceiling and
+    each of ``scores`` (name to one score per snapshot row)."""
     from sklearn.metrics import roc_auc_score
 
     if "bought_again" not in snapshot.columns:
@@ -107,9 +110,12 @@ def truth_report(
     p = aligned_truth(sim, snapshot, as_of, horizon_days)
     y = snapshot["bought_again"].to_numpy()
     ceiling = feature_ceiling(snapshot, p, random_state=random_state)
+    expected = {"oracle": expected_auc(p, p), "feature_ceiling": expected_auc(p, ceiling)}
+    expected |= {name: expected_auc(p, s) for name, s in (scores or {}).items()}
     return {
         "oracle_auc": float(roc_auc_score(y, p)),
         "feature_ceiling_auc": float(roc_auc_score(y, ceiling)),
+        "expected_auc": expected,
         "base_rate": float(y.mean()),
         "expected_buyers": float(p.sum()),
         "buyers": int(y.sum()),

@@ -112,3 +112,18 @@ def test_platt_calibration_recovers_a_known_map() -> None:
     y = (rng.random(s.size) < 1 / (1 + np.exp(-z))).astype(int)
     cal = PlattCalibration.fit(s, y)
     assert cal.a == pytest.approx(0.7, abs=0.05) and cal.b == pytest.approx(-1.5, abs=0.05)
+
+
+def test_platt_calibration_never_turns_the_ranking_upside_down() -> None:
+    """Scores that rank the calibration window's buyers backwards (a handful of buyers)
+    would give a negative slope; the map keeps slope 1 and fits the level only."""
+    rng = np.random.default_rng(3)
+    s = rng.uniform(0.05, 0.95, 2_000)
+    y = (rng.random(s.size) < 0.08 * (1.2 - s)).astype(int)  # more buyers at low scores
+    w = np.where(y == 1, 1.0, 3.0)  # sampled non-buyers, weighted back
+    cal = PlattCalibration.fit(s, y, sample_weight=w)
+    assert cal.a == 1.0
+    p = cal(s)
+    order = np.argsort(s)
+    assert np.all(np.diff(p[order]) >= 0)  # the model's ranking stands
+    assert float(np.sum(w * p)) == pytest.approx(float(np.sum(w * y)), rel=1e-6)

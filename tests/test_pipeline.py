@@ -272,6 +272,8 @@ def test_compare_adds_the_notebook_the_other_setups_and_the_ceilings(
     truth = bt["truth"]  # the data folder was generated: its truth is known
     assert 0.5 < truth["feature_ceiling_auc"] < truth["oracle_auc"] <= 1
     assert truth["buyers"] == bt["chosen"]["positives"]
+    e = truth["expected_auc"]  # the chosen model's, beside the ceiling's, without noise
+    assert 0.5 < e["chosen"] < e["oracle"] and e["feature_ceiling"] < e["oracle"]
 
 
 @pytest.mark.parametrize("horizon", [30, 180])

@@ -103,10 +103,14 @@ def test_truth_is_zero_from_the_collapse_on(cases) -> None:
 
 def test_truth_report_and_ceiling(cases) -> None:
     sim, snaps = cases[0.2]
-    report = truth_report(sim, snaps[1], 90, DATES[1])
-    assert set(report) == {"oracle_auc", "feature_ceiling_auc", "base_rate", "expected_buyers",
-                           "buyers"}  # fmt: skip
+    naive = snaps[1]["n_orders"].to_numpy().astype(float)
+    report = truth_report(sim, snaps[1], 90, DATES[1], scores={"naive": naive})
+    assert set(report) == {"oracle_auc", "feature_ceiling_auc", "expected_auc", "base_rate",
+                           "expected_buyers", "buyers"}  # fmt: skip
     assert 0.5 < report["feature_ceiling_auc"] < report["oracle_auc"] < 1
+    e = report["expected_auc"]
+    # no ranking beats the truth in expectation; the features' best beats a coarse count
+    assert 0.5 < e["naive"] < e["feature_ceiling"] < e["oracle"] < 1
     assert report["buyers"] == snaps[1]["bought_again"].sum()
     with pytest.raises(ValueError, match="not the"):
         truth_report(sim, snaps[1].slice(1), 90, DATES[1])
