@@ -12,7 +12,11 @@ Measured on the feature stage at scale 10 from CSV: peak memory 1,165 -> 1,082 M
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sys
+from typing import NoReturn
 
 MALLOC_CONF = "muzzy_decay_ms:0"
 
@@ -23,8 +27,41 @@ def configure_allocator() -> None:
     os.environ.setdefault("_RJEM_MALLOC_CONF", MALLOC_CONF)
 
 
-def main() -> None:
+def run_cli() -> int:
+    """Run the command line and return its exit code (the process goes on)."""
     configure_allocator()
     from olist_fast.cli import main as cli_main
 
-    cli_main()
+    try:
+        cli_main()
+    except SystemExit as exc:
+        return exit_code(exc)
+    return 0
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The process exit code ``sys.exit`` would give for ``exc``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def main() -> NoReturn:
+    """The console script: run the command, then end the process without tearing the
+    interpreter down.
+
+    Everything the command wrote is closed and renamed by then; what remains at exit is
+    Python's finalisation of every loaded module (scikit-learn, SciPy, pandas, polars,
+    matplotlib), measured at 0.4-0.45 s after a ``run`` at scale 1, about 8 % of the
+    whole command. The exit handlers still run (``atexit``: logging's flush, Spark's
+    shutdown, temporary-file clean-up) and the standard streams are flushed; only the
+    module teardown is skipped."""
+    code = run_cli()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to deliver
+            stream.flush()
+    os._exit(code)

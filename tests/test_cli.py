@@ -150,10 +150,7 @@ import sys
 import olist_fast.entry as entry
 assert "polars" not in sys.modules, "the entry point imported polars too early"
 sys.argv = ["olist-fast", "--version"]
-try:
-    entry.main()
-except SystemExit:
-    pass
+assert entry.run_cli() == 0
 import polars
 print(polars.jemalloc_conf)
 """
@@ -170,6 +167,38 @@ def test_entry_point_sets_the_allocator_policy_before_polars(user_conf: str | No
     assert out[0] == f"olist-fast {__version__}"
     # polars appends the variable to its own defaults; the last setting of a key wins
     assert out[-1].endswith("," + (user_conf or MALLOC_CONF))
+
+
+EXITING = """
+import atexit, sys
+import olist_fast.entry as entry
+flag = sys.argv[1]
+atexit.register(lambda: open(flag, "w").write("ran"))
+sys.argv = ["olist-fast", *sys.argv[2:]]
+entry.main()
+raise AssertionError("main returned")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "text"),
+    [
+        (["--version"], 0, "stdout", "olist-fast "),
+        (["validate", "--data", "/nonexistent-olist"], 1, "stderr", "/nonexistent-olist"),
+        (["no-such-command"], 2, "stderr", "No such command"),
+    ],
+)
+def test_console_script_ends_with_the_command_s_code_output_and_exit_handlers(
+    tmp_path: Path, args: list[str], code: int, stream: str, text: str
+) -> None:
+    """``main`` skips the interpreter's module teardown (os._exit) but not the exit code,
+    the flushed output or the atexit handlers."""
+    flag = tmp_path / "atexit-ran"
+    out = subprocess.run([sys.executable, "-c", EXITING, str(flag), *args],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == code, out.stderr
+    assert text in getattr(out, stream)
+    assert flag.read_text() == "ran"
 
 
 def test_console_script_is_the_entry_point() -> None:
