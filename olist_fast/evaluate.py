@@ -263,20 +263,29 @@ class PlattCalibration:
         if a > 0:
             return cls(a=a, b=b)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        return cls(a=1.0, b=_level_shift(z, float(np.sum(w * y)), w))
+        return cls(a=1.0, b=log_odds_shift(z, float(np.sum(w * y)), weight=w, bound=30.0,
+                                              steps=80))  # fmt: skip
 
     def __call__(self, score: np.ndarray) -> np.ndarray:
         z = self.a * self._logit(score) + self.b
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def _level_shift(z: np.ndarray, observed: float, w: np.ndarray) -> float:
-    """The ``b`` for which ``sum(w * sigmoid(z + b))`` equals ``observed`` (bisection: the
-    sum increases with ``b``)."""
-    lo, hi = -30.0, 30.0
-    for _ in range(80):
+def log_odds_shift(
+    z: np.ndarray,
+    observed: float,
+    *,
+    weight: np.ndarray | None = None,
+    bound: float = 5.0,
+    steps: int = 60,
+) -> float:
+    """The ``b`` in ``[-bound, bound]`` for which ``sum(weight * sigmoid(z + b))`` equals
+    ``observed`` (bisection, ``steps`` halvings: the sum increases with ``b``)."""
+    numer = 1.0 if weight is None else weight
+    lo, hi = -bound, bound
+    for _ in range(steps):
         mid = (lo + hi) / 2
-        if float(np.sum(w / (1.0 + np.exp(-(z + mid))))) < observed:
+        if float(np.sum(numer / (1.0 + np.exp(-(z + mid))))) < observed:
             lo = mid
         else:
             hi = mid

@@ -15,7 +15,7 @@ import polars as pl
 from sklearn.model_selection import GroupKFold
 
 from olist_fast.encode import Encoding
-from olist_fast.evaluate import PlattCalibration
+from olist_fast.evaluate import PlattCalibration, log_odds_shift
 from olist_fast.io import OlistDataError
 from olist_fast.models import (
     Candidate,
@@ -280,17 +280,9 @@ def fit_final(
 
 
 def intercept_shift(prob: np.ndarray, observed: float) -> float:
-    """The shift of the log-odds that makes ``prob`` sum to ``observed`` (bisection; the
-    sum is increasing in the shift)."""
+    """The shift of the log-odds that makes ``prob`` sum to ``observed``."""
     z = np.log(np.clip(prob, 1e-12, 1 - 1e-12) / np.clip(1 - prob, 1e-12, 1))
-    lo, hi = -5.0, 5.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if (1.0 / (1.0 + np.exp(-(z + mid)))).sum() < observed:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    return log_odds_shift(z, observed)
 
 
 DRIFT_MIN_BUYERS = 30
