@@ -270,30 +270,27 @@ def test_unreadable_url_is_one_line(spark) -> None:
     assert "\n" not in msg and "\tat " not in msg
 
 
+def assert_reads_fail_alike(spark, folder: Path) -> None:
+    """Spark's reader refuses ``folder`` with the single machine's one-line message."""
+    with pytest.raises(OlistDataError) as want:
+        scan_olist(folder)
+    with pytest.raises(OlistDataError) as got:
+        S.read_tables(spark, folder)
+    assert str(got.value) == str(want.value)
+
+
 @pytest.mark.spark
 def test_missing_folder_and_file_as_single_machine(spark, data_copy: Path) -> None:
-    with pytest.raises(OlistDataError) as want:
-        scan_olist(data_copy / "nope")
-    with pytest.raises(OlistDataError) as got:
-        S.read_tables(spark, data_copy / "nope")
-    assert str(got.value) == str(want.value)
+    assert_reads_fail_alike(spark, data_copy / "nope")
     (data_copy / "olist_order_items_dataset.csv").unlink()
-    with pytest.raises(OlistDataError) as want:
-        scan_olist(data_copy)
-    with pytest.raises(OlistDataError) as got:
-        S.read_tables(spark, data_copy)
-    assert str(got.value) == str(want.value)
+    assert_reads_fail_alike(spark, data_copy)
 
 
 @pytest.mark.spark
 def test_missing_column_as_single_machine(spark, data_copy: Path) -> None:
     path = data_copy / "olist_customers_dataset.csv"
     pl.read_csv(path, infer_schema=False).drop("customer_state").write_csv(path)
-    with pytest.raises(OlistDataError) as want:
-        scan_olist(data_copy)
-    with pytest.raises(OlistDataError) as got:
-        S.read_tables(spark, data_copy)
-    assert str(got.value) == str(want.value)
+    assert_reads_fail_alike(spark, data_copy)
 
 
 @pytest.mark.spark
