@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -8,8 +9,21 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from olist_fast.errors import OlistUsageError
-from olist_fast.features import FEATURES, LABELS, build_snapshot, build_snapshots
-from olist_fast.features.keys import ID_COLUMNS, compact_id, compact_ids, is_not_hex_error
+from olist_fast.features import (
+    FEATURES,
+    LABELS,
+    build_customer_grain,
+    build_order_grain,
+    build_snapshot,
+    build_snapshots,
+)
+from olist_fast.features.keys import (
+    ID_COLUMNS,
+    compact_id,
+    compact_ids,
+    is_not_hex_error,
+    text_id,
+)
 from tests.golden import contract_case as case
 
 INT_COLUMNS = {"n_orders", "n_purchase_days", "n_items", "n_categories", "n_sellers",
@@ -78,9 +92,12 @@ def test_as_of_may_be_a_date() -> None:
     assert_frame_equal(a, b)
 
 
-def as_hex_ids(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+def as_hex_ids(
+    tables: dict[str, pl.LazyFrame],
+) -> tuple[dict[str, pl.LazyFrame], Callable[[pl.DataFrame], pl.DataFrame]]:
     """The case's tables with every id of ID_COLUMNS replaced by 32 lowercase hex digits
-    whose order is the text order of the original ids (so every tie breaks alike)."""
+    whose order is the text order of the original ids (so every tie breaks alike), and a
+    function that turns a snapshot's customer_unique_id back into the original ids."""
     values = sorted(
         {
             v
@@ -90,17 +107,22 @@ def as_hex_ids(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
         }
     )
     code = {v: f"{i + 0xA0:032x}" for i, v in enumerate(values)}
-    return {
+    back = {hexed: v for v, hexed in code.items()}
+    hexed = {
         name: lf.with_columns(pl.col(c).replace(code) for c in ID_COLUMNS.get(name, ()))
         for name, lf in tables.items()
     }
+    return hexed, lambda snap: snap.with_columns(pl.col("customer_unique_id").replace(back))
 
 
 def test_golden_case_with_compact_keys(golden: pl.DataFrame) -> None:
-    tables = as_hex_ids(case.tables())
-    assert compact_ids(tables)["order_items"].collect_schema()["seller_id"] == pl.UInt128
+    tables, back = as_hex_ids(case.tables())
+    keyed = compact_ids(tables)
+    assert keyed["order_items"].collect_schema()["seller_id"] == pl.UInt128
+    assert keyed["customers"].collect_schema()["customer_unique_id"] == pl.UInt128
     (got,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=True)
-    assert got.equals(golden)
+    assert got.schema["customer_unique_id"] == pl.String  # text again on the way out
+    assert back(got).equals(golden)
 
 
 def test_text_ids_fall_back_to_text_keys(golden: pl.DataFrame) -> None:
@@ -108,6 +130,41 @@ def test_text_ids_fall_back_to_text_keys(golden: pl.DataFrame) -> None:
     assert auto.equals(golden)
     with pytest.raises(ValueError, match="32 lowercase hex digits"):
         build_snapshots(case.tables(), [case.AS_OF], horizon_days=90, compact=True)
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+def test_integer_ids_turn_back_into_the_same_text(engine: str) -> None:
+    """text_id inverts compact_id exactly: leading zeros, both 64-bit halves at their
+    extremes, nulls, and an empty frame; and the integers sort as the text does."""
+    ids = [
+        "f" * 32,
+        "0" * 32,
+        "0123456789abcdef" * 2,
+        None,
+        "0" * 15 + "1" + "0" * 16,
+        "0" * 16 + "f" * 16,
+        "f" * 16 + "0" * 16,
+        "8" + "0" * 31,
+    ]
+    frame = pl.LazyFrame({"id": ids}).select(compact_id("id"))
+    got = frame.select(text_id("id")).collect(engine=engine)["id"]  # type: ignore[arg-type]
+    assert got.dtype == pl.String and got.to_list() == ids
+    ordered = frame.sort("id", nulls_last=True).select(text_id("id")).collect()["id"]
+    assert ordered.to_list() == [*sorted(i for i in ids if i is not None), None]
+    empty = pl.LazyFrame({"id": []}, schema={"id": pl.UInt128}).select(text_id("id"))
+    assert empty.collect().schema == pl.Schema({"id": pl.String})
+
+
+def test_customer_grain_of_integer_ids_outputs_text_ids(golden: pl.DataFrame) -> None:
+    """The public customer grain turns an integer customer_unique_id back into text
+    unless asked not to (the snapshot plan joins its labels on the integers first)."""
+    tables, back = as_hex_ids(case.tables())
+    grain = build_order_grain(compact_ids(tables), as_of=case.AS_OF)
+    text = build_customer_grain(grain, as_of=case.AS_OF).collect()
+    wide = build_customer_grain(grain, as_of=case.AS_OF, text_key=False).collect()
+    assert wide.schema["customer_unique_id"] == pl.UInt128
+    assert text.schema["customer_unique_id"] == pl.String
+    assert back(text).equals(golden.select(text.columns))
 
 
 @pytest.mark.parametrize(
@@ -139,7 +196,7 @@ def test_only_32_lowercase_hex_digits_become_keys(bad: str) -> None:
 def test_ids_differing_only_in_case_stay_apart(golden: pl.DataFrame) -> None:
     """An item whose order id is the upper-case twin of a real order's id belongs to no
     order (text ids are compared exactly); merging the two would change the features."""
-    tables = as_hex_ids(case.tables())
+    tables, _ = as_hex_ids(case.tables())
     first = tables["order_items"].select("order_id").head(1).collect().item()
     tables["order_items"] = tables["order_items"].with_columns(
         pl.col("order_id").replace({first: first.upper()})
@@ -162,9 +219,11 @@ def test_untyped_payment_rows_count_for_no_type(compact: bool) -> None:
           "payment_value": 10.0}],
     )  # fmt: skip
     tables["order_payments"] = pl.concat([tables["order_payments"], extra])
+    back: Callable[[pl.DataFrame], pl.DataFrame] = lambda snap: snap  # noqa: E731
     if compact:
-        tables = as_hex_ids(tables)
+        tables, back = as_hex_ids(tables)
     (snap,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=compact)
+    snap = back(snap)
     u3 = snap.filter(pl.col("customer_unique_id") == "U3").row(0, named=True)
     assert u3["preferred_payment_type"] == "debit_card"
     assert u3["monetary"] == pytest.approx(73.0)

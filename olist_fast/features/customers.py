@@ -11,6 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
+from olist_fast.features.keys import text_ids
 from olist_fast.features.orders import CENT, PER_US_DAY, PURCHASE, days_between
 
 FEATURES: tuple[str, ...] = (
@@ -162,8 +163,14 @@ def preferred_payment_type(order_grain: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame:
+def build_customer_grain(
+    order_grain: pl.LazyFrame, *, as_of: datetime, text_key: bool = True
+) -> pl.LazyFrame:
     """The per-customer feature table of ``as_of`` from its order grain (LazyFrame out).
+
+    A ``customer_unique_id`` made an integer by :func:`~olist_fast.features.compact_ids`
+    comes out as text again unless ``text_key`` is False (for a caller that joins more
+    onto the table first, and converts it then with :func:`~olist_fast.features.keys.text_ids`).
 
     Most customers have one history order (97 % in the Olist data): their row is a
     projection of that order's row; only customers with several orders go through the
@@ -190,7 +197,7 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
     )
     # the generic preferred type, only for customers with a choice of types
     choice = preferred_payment_type(grain.filter(~(pl.col("_single") & pl.col("_one_type"))))
-    return (
+    table = (
         pl.concat([singles, multis], how="vertical")
         .join(choice, on=KEY, how="left")
         .with_columns(
@@ -202,3 +209,4 @@ def build_customer_grain(order_grain: pl.LazyFrame, *, as_of: datetime) -> pl.La
         .select(KEY, *FEATURES)
         .sort(KEY)
     )
+    return text_ids(table) if text_key else table

@@ -13,7 +13,7 @@ from polars._typing import EngineType
 from olist_fast.config import as_datetime
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features.customers import build_customer_grain
-from olist_fast.features.keys import compact_ids, is_not_hex_error
+from olist_fast.features.keys import compact_ids, is_not_hex_error, text_ids
 from olist_fast.features.labels import (
     LABELS,
     add_labels,
@@ -117,10 +117,12 @@ def _snapshot_plan(
     tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int, covered: bool
 ) -> pl.LazyFrame:
     tables = tables if "customer_orders" in tables else with_shared_facts(tables)
-    features = build_customer_grain(build_order_grain(tables, as_of=as_of), as_of=as_of)
-    if not covered:
-        return features
-    return add_labels(features, build_labels(tables, as_of=as_of, horizon_days=horizon_days))
+    grain = build_order_grain(tables, as_of=as_of)
+    features = build_customer_grain(grain, as_of=as_of, text_key=False)
+    if covered:
+        labels = build_labels(tables, as_of=as_of, horizon_days=horizon_days)
+        features = add_labels(features, labels)
+    return text_ids(features)  # the integer customer_unique_id back as text, once
 
 
 def _check(as_of: date | datetime, horizon_days: int) -> datetime:
