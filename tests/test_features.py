@@ -68,12 +68,17 @@ def test_labels_absent_when_the_window_is_not_covered() -> None:
     assert snap.columns == ["customer_unique_id", *FEATURES]
 
 
-def test_snapshots_share_one_collect_and_match_single_builds() -> None:
+@pytest.mark.parametrize("hex_ids", [False, True])
+def test_snapshots_share_one_collect_and_match_single_builds(hex_ids: bool) -> None:
+    """Several dates share the joined order facts (cached); one date joins after its
+    date filter: the same tables either way, with text or integer keys."""
+    tables = as_hex_ids(case.tables())[0] if hex_ids else case.tables()
     dates = [datetime(2018, 2, 1), case.AS_OF, datetime(2018, 4, 1)]
-    many = build_snapshots(case.tables(), dates, horizon_days=30)
+    many = build_snapshots(tables, dates, horizon_days=30)
     for a, got in zip(dates, many, strict=True):
-        want = build_snapshot(case.tables(), as_of=a, horizon_days=30).collect()
-        assert got.equals(want)
+        want = build_snapshot(tables, as_of=a, horizon_days=30).collect()
+        (alone,) = build_snapshots(tables, [a], horizon_days=30)
+        assert got.equals(want) and got.equals(alone)
 
 
 def test_bad_arguments() -> None:

@@ -29,14 +29,10 @@ def build_labels(
 ) -> pl.LazyFrame:
     """Per customer with an eligible order in the window: ``future_spend`` (their payments)."""
     end = as_of + timedelta(days=horizon_days)
-    window = shared(tables, "customer_orders").filter(
-        pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end
-    )
     # the same per-order payment facts as the features, so the plan computes them once
-    paid = shared(tables, "payment_facts").select("order_id", "paid_cents")
+    window = shared(tables, "order_facts").filter(pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end)
     return (
-        window.select("order_id", "customer_unique_id")
-        .join(paid, on="order_id", how="left")
+        window.select("customer_unique_id", "paid_cents")
         .group_by("customer_unique_id")
         .agg((pl.col("paid_cents").sum() * CENT).alias("future_spend"))
     )

@@ -173,34 +173,63 @@ def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame
     )
 
 
-def with_shared_facts(tables: Mapping[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+def with_shared_facts(
+    tables: Mapping[str, pl.LazyFrame], *, dates: int = 1
+) -> dict[str, pl.LazyFrame]:
     """``tables`` plus the date-independent facts as cached frames, so that every plan
-    built from the result (features and labels, several dates) computes them once."""
+    built from the result (features and labels, several dates) computes them once.
+
+    ``order_facts`` is every eligible order with its person, item facts and payment
+    facts joined. For several ``dates`` it is cached: each snapshot filters it by date
+    and joins only its reviews, and the labels read their payments off it without a
+    join (seven snapshots at scale 10: 7.0 -> 6.3 s). For one date it is not: the date
+    filters then run before the joins, which touch only the orders each plan needs,
+    and nothing order-sized is held beyond the item and payment facts (scale 10, one
+    snapshot: the same time, and 180 MB less peak than with the cache)."""
     orders = tables["orders"].cache()
     people = tables["customers"].select(CUSTOMER_COLUMNS).cache()
     items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()
     payments = payment_facts(tables["order_payments"], count_repeats=True).cache()
+    facts = order_facts(
+        customer_orders(orders, people).cache(), items.drop(REPEATS), payments.drop(REPEATS)
+    )
     return {
         **tables,
         "orders": orders,
         "people": people,
-        "customer_orders": customer_orders(orders, people).cache(),
-        "item_facts": items.drop(REPEATS),
-        "payment_facts": payments.drop(REPEATS),
+        "order_facts": facts.cache() if dates > 1 else facts,
         "item_repeats": items.select(pl.col(REPEATS).sum()),
         "payment_repeats": payments.select(pl.col(REPEATS).sum()),
     }
+
+
+def order_facts(orders: pl.LazyFrame, items: pl.LazyFrame, payments: pl.LazyFrame) -> pl.LazyFrame:
+    """Eligible orders with their people (:func:`customer_orders`) left-joined to their
+    item and payment facts: the part of the order grain that does not depend on the
+    date (an order without items or payments has nulls there)."""
+    return (
+        orders.select(ORDER_COLUMNS)
+        .join(items, on="order_id", how="left")
+        .join(payments, on="order_id", how="left")
+    )
+
+
+ORDER_COLUMNS = ("order_id", "customer_unique_id", "customer_state", PURCHASE,
+                 "order_delivered_customer_date", "order_estimated_delivery_date")  # fmt: skip
+"""The columns of an eligible order that the order grain and the labels read."""
 
 
 def shared(tables: Mapping[str, pl.LazyFrame], name: str) -> pl.LazyFrame:
     """A date-independent fact frame: the cached one if ``tables`` carries it, else built."""
     if name in tables:
         return tables[name]
-    if name == "customer_orders":
-        return customer_orders(tables["orders"], tables["customers"])
-    if name == "item_facts":
-        return item_facts(tables["order_items"], tables["products"])
-    return payment_facts(tables["order_payments"])
+    if name != "order_facts":
+        raise KeyError(name)
+    return order_facts(
+        customer_orders(tables["orders"], tables["customers"]),
+        item_facts(tables["order_items"], tables["products"]),
+        payment_facts(tables["order_payments"]),
+    )
 
 
 def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) -> pl.LazyFrame:
@@ -210,24 +239,11 @@ def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) ->
     delivery facts, item facts (``n_items`` 0 for an order without items), payment
     facts and review facts.
     """
-    hist = (
-        shared(tables, "customer_orders")
-        .filter(pl.col(PURCHASE) < as_of)
-        .select(
-            "order_id",
-            "customer_unique_id",
-            "customer_state",
-            PURCHASE,
-            "order_delivered_customer_date",
-            "order_estimated_delivery_date",
-        )
-    )
-    hist = add_delivery_facts(hist, as_of=as_of).drop(
-        "order_delivered_customer_date", "order_estimated_delivery_date"
+    hist = add_delivery_facts(
+        shared(tables, "order_facts").filter(pl.col(PURCHASE) < as_of), as_of=as_of
     )
     return (
-        hist.join(shared(tables, "item_facts"), on="order_id", how="left")
-        .join(shared(tables, "payment_facts"), on="order_id", how="left")
+        hist.drop("order_delivered_customer_date", "order_estimated_delivery_date")
         .join(review_facts(tables["order_reviews"], as_of=as_of), on="order_id", how="left")
         .with_columns(pl.col("n_items", "n_payments", "n_reviews").fill_null(0))
     )

@@ -116,7 +116,7 @@ def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
 def _snapshot_plan(
     tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int, covered: bool
 ) -> pl.LazyFrame:
-    tables = tables if "customer_orders" in tables else with_shared_facts(tables)
+    tables = tables if "order_facts" in tables else with_shared_facts(tables)
     grain = build_order_grain(tables, as_of=as_of)
     features = build_customer_grain(grain, as_of=as_of, text_key=False)
     if covered:
@@ -227,7 +227,8 @@ def collect_snapshots(
         raise OlistUsageError(f"labels has {len(wanted)} entries for {len(dates)} dates")
 
     def collect(keyed: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
-        keyed = with_shared_facts(keyed)  # the latest purchase comes from the same orders scan
+        # the latest purchase comes from the same orders scan
+        keyed = with_shared_facts(keyed, dates=len(dates))
         plans = [
             _snapshot_plan(keyed, as_of=a, horizon_days=horizon_days, covered=w is not False)
             for a, w in zip(dates, wanted, strict=True)
