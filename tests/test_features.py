@@ -19,6 +19,7 @@ from olist_fast.features import (
 )
 from olist_fast.features.keys import (
     ID_COLUMNS,
+    _four_digits,
     compact_id,
     compact_ids,
     is_not_hex_error,
@@ -158,6 +159,7 @@ def test_integer_ids_turn_back_into_the_same_text(engine: str) -> None:
     assert ordered.to_list() == [*sorted(i for i in ids if i is not None), None]
     empty = pl.LazyFrame({"id": []}, schema={"id": pl.UInt128}).select(text_id("id"))
     assert empty.collect().schema == pl.Schema({"id": pl.String})
+    assert _four_digits().to_list() == [f"{i:04x}" for i in range(1 << 16)]  # every piece
 
 
 def test_customer_grain_of_integer_ids_outputs_text_ids(golden: pl.DataFrame) -> None:

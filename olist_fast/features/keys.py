@@ -20,8 +20,8 @@ instead of aliasing two ids; :func:`build_snapshots` then runs the text-keyed pl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
-import numpy as np
 import polars as pl
 
 ID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -77,32 +77,33 @@ def is_not_hex_error(exc: BaseException) -> bool:
     return isinstance(exc, pl.exceptions.ComputeError) and NOT_HEX_ID in str(exc)
 
 
-_TWO_64 = 1 << 64
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
-"""The two lowercase hex digits of each byte value, as one uint16 (in memory order)."""
-
-
-def _hex_text(ids: pl.Series) -> pl.Series:
-    """UInt128 ids as 32 lowercase hex digits, the inverse of :func:`compact_id` (nulls
-    stay null). Vectorised: the two 64-bit halves big-endian, each byte to its two digits
-    through a table, each row's 32 digits handed to Polars as one fixed-width value (no
-    digit is a NUL byte, so none is taken for padding)."""
-    n = len(ids)
-    values = ids.fill_null(0)
-    two_64 = pl.Series([_TWO_64], dtype=pl.UInt128)
-    halves = np.empty((n, 2), dtype=">u8")
-    halves[:, 0] = (values // two_64).cast(pl.UInt64).to_numpy()
-    halves[:, 1] = (values % two_64).cast(pl.UInt64).to_numpy()
-    digits = _HEX_PAIRS[halves.view(np.uint8).reshape(n, 16)]
-    text = pl.Series(ids.name, digits.view("S32").reshape(n), dtype=pl.Binary).cast(pl.String)
-    if ids.null_count():
-        text = text.set(ids.is_null(), None)  # type: ignore[arg-type]
-    return text
+@cache
+def _four_digits() -> pl.Series:
+    """Every 16-bit value as its 4 lowercase hex digits, indexed by the value (built as
+    the 256 byte values' two digits crossed with themselves: 6 ms against 20 ms for
+    formatting 65,536 numbers in Python)."""
+    two = pl.DataFrame({"hi": [f"{i:02x}" for i in range(256)]})
+    pairs = two.join(two.rename({"hi": "lo"}), how="cross", maintain_order="left_right")
+    return pairs.select(pl.concat_str("hi", "lo").alias("digits")).to_series()
 
 
 def text_id(column: str) -> pl.Expr:
-    """``column`` (UInt128 from :func:`compact_id`) back as 32 lowercase hex digits."""
-    return pl.col(column).map_batches(_hex_text, return_dtype=pl.String, is_elementwise=True)
+    """``column`` (UInt128 from :func:`compact_id`) back as 32 lowercase hex digits, the
+    inverse of :func:`compact_id` (nulls stay null).
+
+    A plain expression: the two 64-bit halves, each cut into four 16-bit pieces, each
+    piece's 4 digits looked up by position in a 65,536-entry table, the 8 lookups
+    concatenated. 7.7M ids take about 0.5 s, and nothing is imported for it (a NumPy
+    version cost more, and its import alone about 0.1 s of a small ``features`` run)."""
+    two_64 = pl.lit(1 << 64, dtype=pl.UInt128)
+    halves = ((pl.col(column) // two_64).cast(pl.UInt64), (pl.col(column) % two_64).cast(pl.UInt64))
+    table = pl.lit(_four_digits())
+    pieces = [
+        table.gather(((half // (1 << (16 * k))) % (1 << 16)).cast(pl.UInt32))
+        for half in halves
+        for k in (3, 2, 1, 0)
+    ]
+    return pl.concat_str(pieces).alias(column)
 
 
 def text_ids(frame: pl.LazyFrame) -> pl.LazyFrame:
