@@ -25,6 +25,7 @@ from olist_fast.features.keys import (
     is_not_hex_error,
     text_id,
 )
+from olist_fast.features.labels import add_labels, build_labels
 from tests.golden import contract_case as case
 
 INT_COLUMNS = {"n_orders", "n_purchase_days", "n_items", "n_categories", "n_sellers",
@@ -112,7 +113,9 @@ def as_hex_ids(
             for v in tables[name].select(c).collect().to_series().drop_nulls()
         }
     )
-    code = {v: f"{i + 0xA0:032x}" for i, v in enumerate(values)}
+    # spread over all 128 bits, so both halves and every 16-bit piece of text_id vary
+    step = (1 << 128) // (len(values) + 1) - 1
+    code = {v: f"{(i + 1) * step:032x}" for i, v in enumerate(values)}
     back = {hexed: v for v, hexed in code.items()}
     hexed = {
         name: lf.with_columns(pl.col(c).replace(code) for c in ID_COLUMNS.get(name, ()))
@@ -155,11 +158,56 @@ def test_integer_ids_turn_back_into_the_same_text(engine: str) -> None:
     frame = pl.LazyFrame({"id": ids}).select(compact_id("id"))
     got = frame.select(text_id("id")).collect(engine=engine)["id"]  # type: ignore[arg-type]
     assert got.dtype == pl.String and got.to_list() == ids
-    ordered = frame.sort("id", nulls_last=True).select(text_id("id")).collect()["id"]
-    assert ordered.to_list() == [*sorted(i for i in ids if i is not None), None]
+    ordered = frame.sort("id", nulls_last=True).select(text_id("id"))
+    got = ordered.collect(engine=engine)["id"]  # type: ignore[arg-type]
+    assert got.to_list() == [*sorted(i for i in ids if i is not None), None]
     empty = pl.LazyFrame({"id": []}, schema={"id": pl.UInt128}).select(text_id("id"))
-    assert empty.collect().schema == pl.Schema({"id": pl.String})
+    assert empty.collect(engine=engine).schema == pl.Schema({"id": pl.String})  # type: ignore[arg-type]
     assert _four_digits().to_list() == [f"{i:04x}" for i in range(1 << 16)]  # every piece
+
+
+def test_stages_composed_by_hand_on_integer_ids_join_as_they_come(
+    golden: pl.DataFrame,
+) -> None:
+    """After compact_ids, the customer grain and the labels both return text ids, so a
+    job that composes the stages itself gets the snapshot's table."""
+    tables, back = as_hex_ids(case.tables())
+    keyed = compact_ids(tables)
+    grain = build_order_grain(keyed, as_of=case.AS_OF)
+    assert grain.collect_schema()["customer_unique_id"] == pl.UInt128
+    labels = build_labels(keyed, as_of=case.AS_OF, horizon_days=90)
+    assert labels.collect_schema()["customer_unique_id"] == pl.String
+    table = add_labels(build_customer_grain(grain, as_of=case.AS_OF), labels).collect()
+    assert back(table).equals(golden)
+
+
+def test_null_customer_unique_id_keeps_its_row_with_integer_keys() -> None:
+    """A customer row without customer_unique_id: its orders group under a null id, the
+    same with integer keys as with text (nulls sort first in both)."""
+    tables, _ = as_hex_ids(case.tables())
+    first = tables["customers"].select("customer_id").head(1).collect().item()
+    tables["customers"] = tables["customers"].with_columns(
+        pl.when(pl.col("customer_id") == first).then(None).otherwise(pl.col("customer_unique_id"))
+        .alias("customer_unique_id")
+    )  # fmt: skip
+    (text,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=False)
+    (wide,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=True)
+    assert text["customer_unique_id"].null_count() == 1
+    assert wide.equals(text)
+
+
+def test_compact_names_every_id_it_needs() -> None:
+    """compact=True on data whose only non-hex id is customer_unique_id: refused with a
+    message that names it; compact=None falls back to text keys with the same result."""
+    tables, _ = as_hex_ids(case.tables())
+    tables["customers"] = tables["customers"].with_columns(
+        pl.col("customer_unique_id").str.to_uppercase()
+    )
+    with pytest.raises(OlistUsageError, match="customer_unique_id"):
+        build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=True)
+    (auto,) = build_snapshots(tables, [case.AS_OF], horizon_days=90)
+    (text,) = build_snapshots(tables, [case.AS_OF], horizon_days=90, compact=False)
+    assert auto.equals(text)
 
 
 def test_customer_grain_of_integer_ids_outputs_text_ids(golden: pl.DataFrame) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from olist_fast.features.keys import text_ids
 from olist_fast.features.orders import CENT, PURCHASE, shared
 
 LABELS: tuple[str, ...] = ("bought_again", "future_spend")
@@ -25,17 +26,22 @@ def latest_purchase(orders: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def build_labels(
-    tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int
+    tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int, text_key: bool = True
 ) -> pl.LazyFrame:
-    """Per customer with an eligible order in the window: ``future_spend`` (their payments)."""
+    """Per customer with an eligible order in the window: ``future_spend`` (their payments).
+
+    As in :func:`~olist_fast.features.build_customer_grain`, a ``customer_unique_id``
+    made an integer by ``compact_ids`` comes out as text unless ``text_key`` is False, so
+    the two tables join as they come."""
     end = as_of + timedelta(days=horizon_days)
     # the same per-order payment facts as the features, so the plan computes them once
     window = shared(tables, "order_facts").filter(pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end)
-    return (
+    labels = (
         window.select("customer_unique_id", "paid_cents")
         .group_by("customer_unique_id")
         .agg((pl.col("paid_cents").sum() * CENT).alias("future_spend"))
     )
+    return text_ids(labels) if text_key else labels
 
 
 def add_labels(features: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:

@@ -237,13 +237,21 @@ def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) ->
 
     Columns: order_id, customer_unique_id, customer_state, the purchase timestamp,
     delivery facts, item facts (``n_items`` 0 for an order without items), payment
-    facts and review facts.
+    facts and review facts. The ids are as given: after ``compact_ids`` they are
+    UInt128, ``customer_unique_id`` included (the customer grain and the labels turn
+    it back into text).
     """
     hist = add_delivery_facts(
         shared(tables, "order_facts").filter(pl.col(PURCHASE) < as_of), as_of=as_of
-    )
+    ).drop("order_delivered_customer_date", "order_estimated_delivery_date")
+    facts = [c for c in hist.collect_schema().names() if c not in ORDER_GRAIN_HEAD]
     return (
-        hist.drop("order_delivered_customer_date", "order_estimated_delivery_date")
+        hist.select(*ORDER_GRAIN_HEAD, *facts)
         .join(review_facts(tables["order_reviews"], as_of=as_of), on="order_id", how="left")
         .with_columns(pl.col("n_items", "n_payments", "n_reviews").fill_null(0))
     )
+
+
+ORDER_GRAIN_HEAD = ("order_id", "customer_unique_id", "customer_state", PURCHASE,
+                    "delivered", "delivery_us", "delay_us", "late")  # fmt: skip
+"""The order grain's first columns: the order, its person and its delivery facts."""

@@ -120,7 +120,7 @@ def _snapshot_plan(
     grain = build_order_grain(tables, as_of=as_of)
     features = build_customer_grain(grain, as_of=as_of, text_key=False)
     if covered:
-        labels = build_labels(tables, as_of=as_of, horizon_days=horizon_days)
+        labels = build_labels(tables, as_of=as_of, horizon_days=horizon_days, text_key=False)
         features = add_labels(features, labels)
     return text_ids(features)  # the integer customer_unique_id back as text, once
 
@@ -199,9 +199,10 @@ def build_snapshots(
     end, such as a backtest that treats its own ``as_of`` as "now".
 
     ``compact`` joins on the ids as 128-bit integers (:mod:`olist_fast.features.keys`):
-    True requires every id to be 32 lowercase hex digits, False keeps them text, None
-    (the default) tries the integers and falls back to text for other ids. The result
-    is the same either way.
+    True requires every id (``order_id``, ``customer_id``, ``customer_unique_id``,
+    ``product_id``, ``seller_id``) to be 32 lowercase hex digits, False keeps them text,
+    None (the default) tries the integers and falls back to text keys for all of them
+    when any is not. The result is the same either way.
     """
     got = collect_snapshots(
         tables, as_ofs, horizon_days=horizon_days, labels=labels, engine=engine, compact=compact
@@ -250,8 +251,9 @@ def collect_snapshots(
                     raise
                 if compact:
                     raise OlistUsageError(
-                        "compact=True needs every order, customer, product and seller id to"
-                        " be 32 lowercase hex digits, as in the Olist data; pass compact=None"
+                        "compact=True needs every order_id, customer_id, customer_unique_id,"
+                        " product_id and seller_id to be 32 lowercase hex digits, as in the"
+                        " Olist data; pass compact=None"
                     ) from None
                 latest, counts, *snaps = collect(inputs)
     last = latest.item()
