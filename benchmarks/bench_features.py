@@ -145,9 +145,12 @@ def same_order_grain(folder: Path) -> None:
     compact = build_order_grain(compact_ids(scan_olist(folder)), as_of=AS_OF).collect()
     as_int = pl.element().str.to_integer(base=16, dtype=pl.UInt128)
     ints = {c: compact.schema[c] for c in compact.columns if compact.schema[c] != text.schema[c]}
-    assert set(ints) == {"order_id", "seller", "sellers"}, ints  # the ids the grain keeps
+    # the ids the grain keeps
+    assert set(ints) == {"order_id", "customer_unique_id", "seller", "sellers"}, ints
     converted = text.with_columns(
-        pl.col("order_id", "seller").str.to_integer(base=16, dtype=pl.UInt128),
+        pl.col("order_id", "customer_unique_id", "seller").str.to_integer(
+            base=16, dtype=pl.UInt128
+        ),
         pl.col("sellers").list.eval(as_int),
     )
     lists = pl.col("categories", "sellers").list.sort()
