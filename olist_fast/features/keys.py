@@ -80,8 +80,8 @@ def is_not_hex_error(exc: BaseException) -> bool:
 @cache
 def _four_digits() -> pl.Series:
     """Every 16-bit value as its 4 lowercase hex digits, indexed by the value (built as
-    the 256 byte values' two digits crossed with themselves: 6 ms against 20 ms for
-    formatting 65,536 numbers in Python)."""
+    the 256 byte values' two digits crossed with themselves, quicker than formatting
+    65,536 numbers in Python)."""
     two = pl.DataFrame({"hi": [f"{i:02x}" for i in range(256)]})
     pairs = two.join(two.rename({"hi": "lo"}), how="cross", maintain_order="left_right")
     return pairs.select(pl.concat_str("hi", "lo").alias("digits")).to_series()
@@ -93,8 +93,9 @@ def text_id(column: str) -> pl.Expr:
 
     A plain expression: the two 64-bit halves, each cut into four 16-bit pieces, each
     piece's 4 digits looked up by position in a 65,536-entry table, the 8 lookups
-    concatenated. 7.7M ids take about 0.5 s, and nothing is imported for it (a NumPy
-    version cost more, and its import alone about 0.1 s of a small ``features`` run)."""
+    concatenated. Nothing is imported for it: a NumPy version was slower, and its import
+    alone showed in a small ``features`` run (README, Performance).
+    """
     two_64 = pl.lit(1 << 64, dtype=pl.UInt128)
     halves = ((pl.col(column) // two_64).cast(pl.UInt64), (pl.col(column) % two_64).cast(pl.UInt64))
     table = pl.lit(_four_digits())

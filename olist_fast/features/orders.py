@@ -182,10 +182,9 @@ def with_shared_facts(
     ``order_facts`` is every eligible order with its person, item facts and payment
     facts joined. For several ``dates`` it is cached: each snapshot filters it by date
     and joins only its reviews, and the labels read their payments off it without a
-    join (seven snapshots at scale 10: 7.0 -> 6.3 s). For one date it is not: the date
-    filters then run before the joins, which touch only the orders each plan needs,
-    and nothing order-sized is held beyond the item and payment facts (scale 10, one
-    snapshot: the same time, and 180 MB less peak than with the cache)."""
+    join. For one date it is not: the date filters then run before the joins, which
+    touch only the orders each plan needs, and nothing order-sized is held beyond the
+    item and payment facts (measured both ways: README, Performance)."""
     orders = tables["orders"].cache()
     people = tables["customers"].select(CUSTOMER_COLUMNS).cache()
     items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()
