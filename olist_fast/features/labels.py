@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from olist_fast.features.keys import text_ids
-from olist_fast.features.orders import CENT, PURCHASE, shared
+from olist_fast.features.orders import CENT, PURCHASE, shared_order_facts
 
 LABELS: tuple[str, ...] = ("bought_again", "future_spend")
 
@@ -35,7 +35,7 @@ def build_labels(
     the two tables join as they come."""
     end = as_of + timedelta(days=horizon_days)
     # the same per-order payment facts as the features, so the plan computes them once
-    window = shared(tables, "order_facts").filter(pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end)
+    window = shared_order_facts(tables).filter(pl.col(PURCHASE) >= as_of, pl.col(PURCHASE) < end)
     labels = (
         window.select("customer_unique_id", "paid_cents")
         .group_by("customer_unique_id")

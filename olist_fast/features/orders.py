@@ -218,12 +218,11 @@ ORDER_COLUMNS = ("order_id", "customer_unique_id", "customer_state", PURCHASE,
 """The columns of an eligible order that the order grain and the labels read."""
 
 
-def shared(tables: Mapping[str, pl.LazyFrame], name: str) -> pl.LazyFrame:
-    """A date-independent fact frame: the cached one if ``tables`` carries it, else built."""
-    if name in tables:
-        return tables[name]
-    if name != "order_facts":
-        raise KeyError(name)
+def shared_order_facts(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """The order facts (:func:`order_facts`): the frame of :func:`with_shared_facts` if
+    ``tables`` carries it, else built from the tables."""
+    if "order_facts" in tables:
+        return tables["order_facts"]
     return order_facts(
         customer_orders(tables["orders"], tables["customers"]),
         item_facts(tables["order_items"], tables["products"]),
@@ -241,16 +240,14 @@ def build_order_grain(tables: Mapping[str, pl.LazyFrame], *, as_of: datetime) ->
     it back into text).
     """
     hist = add_delivery_facts(
-        shared(tables, "order_facts").filter(pl.col(PURCHASE) < as_of), as_of=as_of
+        shared_order_facts(tables).filter(pl.col(PURCHASE) < as_of), as_of=as_of
     ).drop("order_delivered_customer_date", "order_estimated_delivery_date")
-    facts = [c for c in hist.collect_schema().names() if c not in ORDER_GRAIN_HEAD]
     return (
-        hist.select(*ORDER_GRAIN_HEAD, *facts)
+        hist.select(*ORDER_GRAIN_HEAD, pl.exclude(ORDER_GRAIN_HEAD))
         .join(review_facts(tables["order_reviews"], as_of=as_of), on="order_id", how="left")
         .with_columns(pl.col("n_items", "n_payments", "n_reviews").fill_null(0))
     )
 
 
-ORDER_GRAIN_HEAD = ("order_id", "customer_unique_id", "customer_state", PURCHASE,
-                    "delivered", "delivery_us", "delay_us", "late")  # fmt: skip
+ORDER_GRAIN_HEAD = (*ORDER_COLUMNS[:4], "delivered", "delivery_us", "delay_us", "late")
 """The order grain's first columns: the order, its person and its delivery facts."""
