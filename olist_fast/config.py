@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,16 +14,27 @@ if TYPE_CHECKING:
     from olist_fast.protocol import Protocol
 
 
-def as_datetime(value: date | datetime, what: str = "as_of") -> datetime:
-    """A ``date`` as midnight of that day; a naive ``datetime`` as it is. Anything else,
-    or a datetime with a time zone (the Olist timestamps are naive local times), is refused."""
+def as_datetime(value: date | datetime | str, what: str = "as_of") -> datetime:
+    """A ``date`` as midnight of that day; a naive ``datetime`` as it is; an ISO 8601
+    string (``2018-06-01``, ``2018-06-01T12:00``) as :meth:`datetime.fromisoformat` reads
+    it. A time zone is converted to UTC and dropped, as offsets in the data are. Anything
+    else is refused."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise OlistUsageError(
+                f"{what} {value!r}: expected an ISO date like 2018-06-01 or 2018-06-01T12:00"
+            ) from None
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            raise OlistUsageError(f"{what} must be a naive date or datetime, got {value!r}")
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
-    raise OlistUsageError(f"{what} must be a date or datetime, got {type(value).__name__}")
+    raise OlistUsageError(
+        f"{what} must be a date, a datetime or an ISO string, got {type(value).__name__}"
+    )
 
 
 def default_n_jobs() -> int:

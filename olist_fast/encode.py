@@ -3,15 +3,18 @@
 Numeric features pass through with nulls as NaN (the tree models split on missing
 values; the linear model imputes), plus a 0/1 indicator for each feature that can be
 empty (no reviews, no deliveries, ...). Categorical features are one-hot encoded with
-the categories seen in the training snapshot (rare ones folded into ``other``). The
-fitted encoding is a list of polars expressions with the learned categories baked in
-as literals, so applying it stays one lazy projection.
+the categories seen in the training snapshot (rare ones folded into ``other``). A
+column that takes one value (or is missing) for every training row is left out: a shop
+without reviews or delivery dates has such columns, and some estimators cannot take
+them. The fitted encoding is a list of polars expressions with the learned categories
+and the columns left out baked in as literals, so applying it stays one lazy projection,
+and a saved model encodes new data exactly as its training data was encoded.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,8 @@ class Encoding:
     """The learned part of the encoding: the categories kept per categorical feature."""
 
     categories: dict[str, list[str]]
+    dropped: list[str] = field(default_factory=list)
+    """Encoded columns left out: one value, or missing, for every training row."""
 
     @classmethod
     def fit(cls, snapshot: pl.DataFrame, *, min_count: int = 20) -> Encoding:
@@ -48,16 +53,33 @@ class Encoding:
             counts = snapshot[col].drop_nulls().value_counts()
             kept = counts.filter(pl.col("count") >= min_count)[col].sort().to_list()
             cats[col] = kept
-        return cls(categories=cats)
+        full = cls(categories=cats)
+        distinct = snapshot.lazy().select(
+            e.fill_nan(None).n_unique() for e in full._all_expressions()
+        )
+        n_values = distinct.collect().row(0, named=True)
+        return cls(categories=cats, dropped=[n for n in full.names if n_values[n] <= 1])
 
     @property
     def names(self) -> list[str]:
+        return [n for n in self._all_names() if n not in set(self.dropped)]
+
+    def _all_names(self) -> list[str]:
         out = list(NUMERIC) + [f"{c}_missing" for c in NULLABLE]
         for col in CATEGORICAL:  # a fixed order, whatever order the JSON kept
             out += [f"{col}={v}" for v in self.categories[col]] + [f"{col}={OTHER}"]
         return out
 
+    def features_left_out(self) -> list[str]:
+        """The features none of whose encoded columns is kept."""
+        kept = {n.split("=")[0] for n in self.names}
+        return [f for f in FEATURES if f not in kept]
+
     def expressions(self) -> list[pl.Expr]:
+        dropped = set(self.dropped)
+        return [e for e in self._all_expressions() if e.meta.output_name() not in dropped]
+
+    def _all_expressions(self) -> list[pl.Expr]:
         exprs = [pl.col(c).cast(pl.Float64).fill_null(float("nan")) for c in NUMERIC]
         exprs += [pl.col(c).is_null().cast(pl.Float64).alias(f"{c}_missing") for c in NULLABLE]
         for col in CATEGORICAL:
@@ -80,4 +102,4 @@ class Encoding:
 
     @classmethod
     def load(cls, path: Path) -> Encoding:
-        return cls(**json.loads(path.read_text()))
+        return cls(**json.loads(path.read_text()))  # saved before ``dropped``: none dropped

@@ -28,7 +28,7 @@ from olist_fast.models import (
     save_model,
 )
 from olist_fast.parallel import threads
-from olist_fast.protocol import Snapshots, TrainingSet, training_set
+from olist_fast.protocol import Snapshots, TrainingSet, row_hashes, training_set
 
 CALIBRATION_FOLDS = 3
 
@@ -163,7 +163,7 @@ class FittedModel:
         cls,
         tables: Mapping[str, Any],
         *,
-        as_of: date | datetime,
+        as_of: date | datetime | str,
         setup: str = "logistic",
         horizon_days: int = 90,
         seed: int = 0,
@@ -182,7 +182,7 @@ class FittedModel:
 
         return score_customers(self, snapshot)
 
-    def check_can_score(self, as_of: date | datetime) -> None:
+    def check_can_score(self, as_of: date | datetime | str) -> None:
         """Refuse to score a date before the end of the model's last label window: its
         training labels would reach past the date being scored (leakage)."""
         from olist_fast.config import as_datetime
@@ -261,10 +261,12 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
 
 
 def fit_spend(ts: TrainingSet, *, seed: int) -> Any:
-    """E[log1p(spend) | buys], fitted on the buyers of the training set."""
+    """E[log1p(spend) | buys], fitted on the buyers of the training set. A buyer whose
+    window is net-negative (refunds larger than the purchases) counts as spending zero."""
     buyers = ts.y == 1
+    spend = np.log1p(np.maximum(ts.spend[buyers], 0.0))
     with openmp_limited():
-        return make_spend_regressor(random_state=seed).fit(ts.X[buyers], np.log1p(ts.spend[buyers]))
+        return make_spend_regressor(random_state=seed).fit(ts.X[buyers], spend)
 
 
 def fit_final(
@@ -299,17 +301,21 @@ far below the count noise of the observed buyers)."""
 
 
 def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
-    """At most ``DRIFT_ROWS`` customers of a snapshot: a fixed random sample, in order."""
+    """At most ``DRIFT_ROWS`` customers of a snapshot, in an order that depends on their
+    content alone (so the sample, and the float sums over it, do not change when the
+    customers are renamed): those with the smallest row hashes, a fixed pseudo-random
+    sample."""
+    h = row_hashes(snapshot)
     if snapshot.height <= DRIFT_ROWS:
-        return snapshot
-    keep = np.random.default_rng(0).choice(snapshot.height, DRIFT_ROWS, replace=False)
-    return snapshot[np.sort(keep)]
+        return snapshot[np.argsort(h, kind="stable")]
+    keep = np.argpartition(h, DRIFT_ROWS - 1)[:DRIFT_ROWS]
+    return snapshot[keep[np.argsort(h[keep], kind="stable")]]
 
 
 def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
     sample = drift_sample(snapshot)
     total = float(model.propensity(sample).sum())
-    return total if sample is snapshot else total * snapshot.height / DRIFT_ROWS
+    return total * snapshot.height / sample.height
 
 
 @dataclass(frozen=True)

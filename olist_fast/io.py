@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,12 +18,23 @@ import polars as pl
 
 from olist_fast.errors import OlistDataError
 from olist_fast.schema import (
+    AMOUNT_TABLES,
     BY_STEM,
+    ORDER_ITEMS,
+    ORDER_PAYMENTS,
     PLAN_TABLES,
+    REQUIRED_TABLES,
     TABLE_NAMES,
     TABLES,
-    TIMESTAMP_FORMAT,
     TableSpec,
+    empty_table,
+    features_lost,
+)
+from olist_fast.timestamps import (
+    OLIST,
+    TimestampShape,
+    parse_timestamps,
+    sample_shapes,
 )
 
 Format = Literal["auto", "csv", "parquet"]
@@ -33,6 +46,7 @@ __all__ = ["OlistDataError"]  # defined in olist_fast.errors, kept importable fr
 
 Location = str | os.PathLike[str]
 StorageOptions = dict[str, Any] | None
+log = logging.getLogger("olist_fast")
 
 
 @contextmanager
@@ -143,26 +157,36 @@ def read_csv_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(text)))
 
 
-def check_columns(path: Path | str, spec: TableSpec, columns: Iterable[str]) -> None:
-    """Raise naming the first required column that ``columns`` lacks."""
+def check_columns(path: Path | str, spec: TableSpec, columns: Iterable[str]) -> list[str]:
+    """Raise naming the first column of ``spec.core`` that ``columns`` lacks; return the
+    optional columns it lacks (read as all null)."""
     have = set(columns)
-    missing = [c for c in spec.schema.names() if c not in have]
+    missing = [c for c in spec.core if c not in have]
     if missing:
         raise OlistDataError(
             f"{path}: missing column {missing[0]!r}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-            + f"; expected columns {', '.join(spec.schema.names())}"
+            + f"; expected at least the columns {', '.join(spec.core)}"
         )
+    return [c for c in spec.optional_columns if c not in have]
 
 
-def parse_timestamps(lf: pl.LazyFrame, columns: Iterable[str]) -> pl.LazyFrame:
-    """Parse text timestamps with the one explicit Olist format (strict: bad text is an error)."""
-    # An explicit format is the fast path (the reader's own Datetime parsing measured 10x
-    # slower); timestamps are nearly all distinct, so the parse cache only costs time.
-    return lf.with_columns(
-        pl.col(c).str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", strict=True, cache=False)
-        for c in columns
-    )
+def with_absent_columns(lf: pl.LazyFrame, spec: TableSpec, absent: Iterable[str]) -> pl.LazyFrame:
+    """``lf`` with each absent column of ``spec`` added as all null, in ``spec``'s order."""
+    absent = list(absent)
+    if absent:
+        lf = lf.with_columns(pl.lit(None, dtype=spec.schema[c]).alias(c) for c in absent)
+    return lf.select(spec.schema.names())
+
+
+def csv_has_rows(path: Path) -> bool:
+    """Whether a local CSV file holds anything after its header line."""
+    with path.open("rb") as fh:
+        fh.readline()
+        while chunk := fh.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
 
 
 def scan_table(
@@ -178,24 +202,27 @@ def scan_table(
     if where.endswith(".parquet"):
         lf = pl.scan_parquet(path, storage_options=storage_options)
         schema = lf.collect_schema()
-        check_columns(where, spec, schema.names())
-        if all(schema[c] == t for c, t in spec.schema.items()):
-            return lf.select(spec.schema.names())  # typed, as `convert` writes it
+        absent = check_columns(where, spec, schema.names())
+        if all(schema[c] == t for c, t in spec.schema.items() if c in schema):
+            return with_absent_columns(lf, spec, absent)  # typed, as `convert` writes it
         # written by another tool (pandas' to_parquet of a default read_csv, Spark, ...):
         # the same conversions and checks as frames in memory
         return conform_table(lf, spec, where=where)
     if header is None:
         header = read_csv_header(Path(path))
-    check_columns(where, spec, header)
-    overrides = {c: t for c, t in spec.raw_schema.items() if t != pl.String}
+    absent = check_columns(where, spec, header)
+    present = [c for c in spec.raw_schema.names() if c not in absent]
+    overrides = {c: t for c, t in spec.raw_schema.items() if t != pl.String and c in present}
     lf = pl.scan_csv(
         path,
         infer_schema=False,
         schema_overrides=overrides,
         raise_if_empty=False,
         storage_options=storage_options,
-    ).select(spec.raw_schema.names())
-    return parse_timestamps(lf, spec.timestamps)
+    ).select(present)
+    stamps = [c for c in spec.timestamps if c in present]
+    shapes = sample_shapes(lf, stamps) if stamps else {}
+    return with_absent_columns(parse_timestamps(lf, shapes), spec, absent)
 
 
 def scan_olist(
@@ -209,16 +236,19 @@ def scan_olist(
     ``s3://bucket/olist``) as typed LazyFrames keyed by table name.
 
     Files are ``<stem>.csv`` or ``<stem>.parquet`` with the Kaggle stems (see
-    :data:`olist_fast.schema.TABLES`). ``tables`` None reads the six tables the feature
-    plan needs (:data:`~olist_fast.schema.PLAN_TABLES`, each required) plus the other
-    three where present; named tables are each required. ``storage_options`` go to
-    Polars' cloud readers (credentials, endpoint, region). Only an empty CSV field is
-    null; ids and zip prefixes stay text; timestamps are parsed with one explicit format.
-    Missing files or columns raise :class:`OlistDataError` at once; bad values surface
-    when the frame is collected (``olist-fast validate`` names them).
+    :data:`olist_fast.schema.TABLES`). ``tables`` None needs the orders, the customers and
+    an amount per order (``order_payments``, or else ``order_items``: price + freight);
+    every other table is optional, and an absent or header-only one is read as empty, its
+    features switched off with one warning (:class:`Coverage`). Named ``tables`` are each
+    required. Columns that only feed features may be absent (read as null). Timestamps
+    are Olist's ``YYYY-MM-DD HH:MM:SS`` or ISO 8601 (offsets converted to UTC: see
+    :mod:`olist_fast.timestamps`). ``storage_options`` go to Polars' cloud readers. Only
+    an empty CSV field is null; ids and zip prefixes stay text. Missing files or columns
+    raise :class:`OlistDataError` at once; bad values surface when the frame is collected
+    (``olist-fast validate`` names them).
     """
     located = locate_olist(path, tables=tables, fmt=fmt, storage_options=storage_options)
-    return scan_located(located, storage_options)
+    return scan_located(located, storage_options, complete=tables is None)
 
 
 def locate_olist(
@@ -235,7 +265,7 @@ def locate_olist(
         raise OlistDataError(
             f"{local_path(path)}: not a directory (expected the folder of Olist files)"
         )
-    required = PLAN_TABLES if tables is None else tuple(tables)
+    required = REQUIRED_TABLES if tables is None else tuple(tables)
     optional = tuple(n for n in TABLE_NAMES if n not in required) if tables is None else ()
     out: dict[str, tuple[str | Path, list[str]]] = {}
     for name in (*required, *optional):
@@ -248,17 +278,131 @@ def locate_olist(
             wanted = " or ".join(f"{spec.stem}{e}" for e in _extensions(fmt))
             raise OlistDataError(f"{first}: file not found (expected {wanted})")
         out[name] = found
+    if tables is None and not any(n in out for n in AMOUNT_TABLES):
+        raise OlistDataError(
+            f"{path}: no order amounts: neither {TABLES[ORDER_PAYMENTS].stem} (payment_value) "
+            f"nor {TABLES[ORDER_ITEMS].stem} (price) is there; expected one of them"
+        )
     return out
 
 
+def has_rows(where: str | Path, storage_options: StorageOptions = None) -> bool:
+    """Whether a table file holds any row (a remote CSV is assumed to: finding out would
+    download it)."""
+    text = str(where)
+    if text.endswith(".parquet"):
+        lf = pl.scan_parquet(where, storage_options=storage_options)
+        return bool(lf.select(pl.len()).collect().item())
+    if is_url(where):
+        return True
+    return csv_has_rows(Path(where))
+
+
 def scan_located(
-    located: Mapping[str, tuple[str | Path, list[str]]], storage_options: StorageOptions = None
+    located: Mapping[str, tuple[str | Path, list[str]]],
+    storage_options: StorageOptions = None,
+    *,
+    complete: bool = True,
 ) -> dict[str, pl.LazyFrame]:
-    """The typed LazyFrames of tables found by :func:`locate_olist`."""
-    return {
+    """The typed LazyFrames of tables found by :func:`locate_olist`; ``complete`` adds the
+    plan's absent tables as empty ones (:func:`complete_tables`)."""
+    frames = {
         name: scan_table(where, TABLES[name], header=header, storage_options=storage_options)
         for name, (where, header) in located.items()
     }
+    if not complete:
+        return frames
+    coverage = Coverage()
+    for name in PLAN_TABLES:
+        if name not in located:
+            coverage.tables[name] = "no file"
+            continue
+        where, header = located[name]
+        if not has_rows(where, storage_options):
+            coverage.tables[name] = "header only"
+        absent = [c for c in TABLES[name].optional_columns if c not in set(header)]
+        if absent:
+            coverage.columns[name] = absent
+    return complete_tables(frames, coverage, where=str(next(iter(located.values()))[0]))
+
+
+@dataclass
+class Coverage:
+    """What the inputs lack: tables absent or without rows, and absent columns. The
+    features they feed are empty for every customer (the contract's values for "nothing
+    to aggregate"), and the model stage leaves them out."""
+
+    tables: dict[str, str] = field(default_factory=dict)
+    """Table name -> why it is empty (``no file``, ``header only``, ``no rows``)."""
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    """Table name -> its absent columns."""
+    amount_from_items: bool = False
+
+    def features_off(self) -> dict[str, str]:
+        """Each feature switched off, with the reason."""
+        off: dict[str, str] = {}
+        for table, why in self.tables.items():
+            for f in features_lost(table):
+                off.setdefault(f, f"{TABLES[table].stem}: {why}")
+        for table, columns in self.columns.items():
+            for c in columns:
+                for f in features_lost(table, c):
+                    off.setdefault(f, f"{TABLES[table].stem}: no column {c}")
+        return off
+
+    def message(self) -> str | None:
+        """One line naming what is off and why, or None when nothing is."""
+        by_reason: dict[str, list[str]] = {}
+        for f, why in self.features_off().items():
+            by_reason.setdefault(why, []).append(f)
+        parts = [f"{', '.join(fs)} ({why})" for why, fs in by_reason.items()]
+        if self.amount_from_items:
+            parts.append("order amounts taken from order_items (price + freight_value)")
+        if not parts:
+            return None
+        return "features off, empty for every customer: " + "; ".join(parts)
+
+
+def payments_from_items(items: pl.LazyFrame) -> pl.LazyFrame:
+    """One payment row per order of ``items``: its price plus freight (for shops that have
+    no payments table)."""
+    value = pl.col("price") + pl.col("freight_value").fill_null(0.0)
+    spec = TABLES[ORDER_PAYMENTS]
+    return (
+        items.group_by("order_id")
+        .agg(value.sum().alias("payment_value"))
+        .with_columns(
+            pl.lit(1, dtype=pl.Int64).alias("payment_sequential"),
+            pl.lit(None, dtype=pl.String).alias("payment_type"),
+            pl.lit(None, dtype=pl.Int64).alias("payment_installments"),
+        )
+        .select(spec.schema.names())
+    )
+
+
+def complete_tables(
+    frames: Mapping[str, pl.LazyFrame], coverage: Coverage, *, where: str
+) -> dict[str, pl.LazyFrame]:
+    """``frames`` with every table of the plan: an absent one as an empty table, absent or
+    empty payments derived from the items (:func:`payments_from_items`). Logs the one
+    warning of :meth:`Coverage.message`; no amount at all is an :class:`OlistDataError`."""
+    out = dict(frames)
+    for name in PLAN_TABLES:
+        if name not in out:
+            out[name] = empty_table(name)
+            coverage.tables.setdefault(name, "no file")
+    if ORDER_PAYMENTS in coverage.tables:
+        if ORDER_ITEMS in coverage.tables:
+            raise OlistDataError(
+                f"{where}: no order amounts: {TABLES[ORDER_PAYMENTS].stem} "
+                f"({coverage.tables[ORDER_PAYMENTS]}) and {TABLES[ORDER_ITEMS].stem} "
+                f"({coverage.tables[ORDER_ITEMS]}); expected payment_value or price per order"
+            )
+        out[ORDER_PAYMENTS] = payments_from_items(out[ORDER_ITEMS])
+        coverage.amount_from_items = True
+    if (message := coverage.message()) is not None:
+        log.warning("%s", message)
+    return out
 
 
 # -- frames already in memory: polars, pyarrow or pandas, typed or read with defaults ----
@@ -280,10 +424,22 @@ def _to_lazy(obj: Any, where: str) -> pl.LazyFrame:
     )
 
 
-def _coerce(col: str, have: pl.DataType, want: pl.DataType, where: str) -> pl.Expr | None:
+def _columns_of(obj: Any) -> list[str]:
+    """The column names of a frame of any kind :func:`_to_lazy` takes."""
+    if isinstance(obj, pl.LazyFrame):
+        return obj.collect_schema().names()
+    if hasattr(obj, "column_names"):  # pyarrow
+        return list(obj.column_names)
+    return [str(c) for c in obj.columns]
+
+
+def _coerce(
+    col: str, have: pl.DataType, want: pl.DataType, shape: TimestampShape = OLIST
+) -> pl.Expr | None:
     """The expression that turns column ``col`` of type ``have`` into ``want``: the
-    conversions a default CSV reader needs (timestamps left as text, zip prefixes read
-    as integers, money or integers with gaps read as floats); None if there is none."""
+    conversions a default CSV reader needs (timestamps left as text, parsed with their
+    ``shape``; zip prefixes read as integers, money or integers with gaps read as floats);
+    None if there is none."""
     c = pl.col(col)
     if have.is_float() and want != pl.Float64 and not want.is_integer():
         return c.cast(want)  # an all-empty column pandas read as NaN floats (checked by the caller)
@@ -306,15 +462,10 @@ def _coerce(col: str, have: pl.DataType, want: pl.DataType, where: str) -> pl.Ex
         return None
     if isinstance(want, pl.Datetime):
         if have == pl.String or isinstance(have, pl.Categorical):
-            return c.cast(pl.String).str.to_datetime(
-                TIMESTAMP_FORMAT, time_unit="us", strict=True, cache=False
-            )
+            return shape.parse(c.cast(pl.String))
         if isinstance(have, pl.Datetime):
-            if have.time_zone is not None:
-                raise OlistDataError(
-                    f"{where}: column {col!r}: timestamps with time zone {have.time_zone}; "
-                    "expected naive local times, as in the Olist files"
-                )
+            if have.time_zone is not None:  # an instant: its UTC time, as for offsets in text
+                return c.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(want)
             return c.cast(want)
         if have == pl.Date:
             return c.cast(want)
@@ -336,13 +487,17 @@ def conform_table(obj: Any, spec: TableSpec, *, where: str) -> pl.LazyFrame:
     missing column, or a type that has no conversion, raises :class:`OlistDataError`."""
     lf = _to_lazy(obj, where)
     schema = lf.collect_schema()
-    check_columns(where, spec, schema.names())
+    absent = check_columns(where, spec, schema.names())
+    lf = lf.with_columns(pl.lit(None, dtype=spec.schema[c]).alias(c) for c in absent)
+    schema = lf.collect_schema()
+    texts = [c for c in spec.timestamps if schema[c] in (pl.String, pl.Categorical)]
+    shapes = sample_shapes(lf.select(pl.col(texts).cast(pl.String)), texts) if texts else {}
     exprs = []
     fractional = []
     empty_floats = []
     for col, want in spec.schema.items():
         have = schema[col]
-        expr = _coerce(col, have, want, where)
+        expr = _coerce(col, have, want, shapes.get(col, OLIST))
         if expr is None:
             raise OlistDataError(f"{where}: column {col!r} is {have}; expected {want}")
         if want == pl.Int64 and have.is_float():
@@ -378,9 +533,11 @@ def as_tables(
     :data:`olist_fast.schema.TABLES`) or file stems (``"olist_orders_dataset"``) to Polars
     DataFrames or LazyFrames, pyarrow Tables or pandas DataFrames. Frames read with a
     reader's default type inference (``pandas.read_csv(path)``, ``polars.read_csv(path)``)
-    are converted: text timestamps parsed with the Olist format, integer zip prefixes
-    zero-padded to five digits, whole floats made integers. ``tables`` None needs the six
-    tables of the feature plan and keeps any others given.
+    are converted: text timestamps parsed (Olist's format or ISO 8601), integer zip
+    prefixes zero-padded to five digits, whole floats made integers. ``tables`` None needs
+    the orders, the customers and an amount per order (payments or items), as
+    :func:`scan_olist` does, and completes the plan's other tables as empty ones; named
+    ``tables`` are each required.
     """
     by_name: dict[str, tuple[str, Any]] = {}
     for key, frame in frames.items():
@@ -390,17 +547,35 @@ def as_tables(
                 f"tables[{key!r}]: unknown table; expected one of {', '.join(TABLES)}"
             )
         by_name[name] = (key, frame)
-    required = PLAN_TABLES if tables is None else tuple(tables)
+    required = REQUIRED_TABLES if tables is None else tuple(tables)
     missing = [n for n in required if n not in by_name]
     if missing:
         raise OlistDataError(
-            f"tables: missing table {missing[0]!r}; the feature plan reads {', '.join(PLAN_TABLES)}"
+            f"tables: missing table {missing[0]!r}; every job needs {', '.join(required)}"
+        )
+    if tables is None and not any(n in by_name for n in AMOUNT_TABLES):
+        raise OlistDataError(
+            "tables: no order amounts: expected 'order_payments' (payment_value) or "
+            "'order_items' (price)"
         )
     names = [*required, *(n for n in by_name if n not in required and tables is None)]
-    return {
+    out = {
         n: conform_table(by_name[n][1], TABLES[n], where=f"tables[{by_name[n][0]!r}]")
         for n in names
     }
+    if tables is not None:
+        return out
+    coverage = Coverage()
+    for n in PLAN_TABLES:
+        if n not in by_name:
+            continue
+        if out[n].head(1).collect().height == 0:
+            coverage.tables[n] = "no rows"
+        have = set(_columns_of(by_name[n][1]))
+        absent = [c for c in TABLES[n].optional_columns if c not in have]
+        if absent:
+            coverage.columns[n] = absent
+    return complete_tables(out, coverage, where="tables")
 
 
 def preferred_engine(data_dir: str | os.PathLike[str]) -> Literal["in-memory", "streaming"]:

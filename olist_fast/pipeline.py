@@ -117,7 +117,7 @@ class Source:
 
 def read_source(
     data: Location | None,
-    as_of: date | datetime | None,
+    as_of: date | datetime | str | None,
     *,
     tables: Tables | None = None,
     storage_options: StorageOptions = None,
@@ -405,6 +405,11 @@ def fit_final_model(
     """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
     its calibration moved by the rate trend of the older windows (:class:`Drift`)."""
     model = fit_window(chosen, snaps, 0, seed=seed)
+    if left_out := model.encoding.features_left_out():
+        log.warning(
+            "features left out of the model, one value or missing for every training customer: %s",
+            ", ".join(left_out),
+        )
     drift = measure_drift(model, snaps, 0)
     return with_drift(model, drift), drift
 
@@ -550,7 +555,7 @@ def train(
 def score(
     model: str | Path | FittedModel,
     *,
-    as_of: date | datetime,
+    as_of: date | datetime | str,
     data: Location | None = None,
     tables: Tables | None = None,
     storage_options: StorageOptions = None,

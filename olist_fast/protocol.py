@@ -165,11 +165,27 @@ def require(snaps: Snapshots, role: str, indices: list[int]) -> None:
     if why is None:
         return
     when = ", ".join(f"{p.date(j):%Y-%m-%d}" for j in indices)
+    newest = max(snaps[j].height for j in range(1, len(snaps.frames)))
+    if len(y) / len(indices) < EARLY_SHARE * newest:
+        # the snapshots lie so far back that the shop had few customers yet: the windows
+        # are too long for the data, not too short
+        advice = (
+            f"they hold {len(y) // len(indices):,} customers each against {newest:,} in the "
+            "newest labelled "
+            f"snapshot: the protocol's snapshots step back {p.horizon_days} days each and "
+            "reach the start of the data; choose a shorter --horizon-days or a later --as-of"
+        )
+    else:
+        advice = "choose a longer --horizon-days (more buyers per window) or more data"
     raise OlistDataError(
         f"{role} snapshot{'s' if len(indices) > 1 else ''} at {when} "
-        f"(labels over {p.horizon_days} days): {why}; choose a later --as-of, a longer "
-        "--horizon-days, or more data"
+        f"(labels over {p.horizon_days} days): {why}; {advice}"
     )
+
+
+EARLY_SHARE = 0.25
+"""A role's snapshots with fewer customers than this share of the newest labelled
+snapshot's lie near the start of the data (see :func:`require`)."""
 
 
 def usable_folds(snaps: Snapshots) -> tuple[list[int], list[str]]:
@@ -188,6 +204,9 @@ def usable_folds(snaps: Snapshots) -> tuple[list[int], list[str]]:
         else:
             dropped.append(f"fold testing {p.date(j):%Y-%m-%d} dropped: its {where} rows: {why}")
     return kept, dropped
+
+
+SOURCE = "_snapshot"
 
 
 @dataclass(frozen=True)
@@ -212,11 +231,47 @@ class TrainingSet:
     imbalance: Imbalance
 
 
+ROW_HASH_SEED = 20240501
+
+
+def row_hashes(frame: pl.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's content, its ``customer_unique_id`` left out."""
+    content = pl.struct(pl.exclude("customer_unique_id"))
+    return frame.select(content.hash(ROW_HASH_SEED)).to_series().to_numpy()
+
+
+def content_order(frame: pl.DataFrame, *, customers: bool = True) -> np.ndarray:
+    """An order of ``frame``'s rows that depends on their content alone: by the hash of
+    each row without its ``customer_unique_id``, ties broken by a hash of everything the
+    customer's rows hold (``customers``). Renaming the customers or shuffling the input
+    rows leaves it unchanged, so every random step after it (negative sampling, SMOTE's
+    neighbours, the forest's bootstraps, the solvers' passes, the calibration folds)
+    sees the same rows in the same order."""
+    h = row_hashes(frame)
+    if not customers:
+        return np.argsort(h, kind="stable")
+    per_customer = (
+        frame.select(pl.col("customer_unique_id"))
+        .with_columns(pl.Series("h", h))
+        .select(pl.col("h").sum().over("customer_unique_id"))  # wraps: order-independent
+        .to_series()
+        .to_numpy()
+    )
+    return np.lexsort((per_customer, h))
+
+
 def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
-    """The training rows of the split with test snapshot ``test``."""
+    """The training rows of the split with test snapshot ``test``, in
+    :func:`content_order`."""
     p = snaps.protocol
     idx = [j for j in p.train_indices(test) if snaps[j].height > 0]
-    frame = pl.concat([snaps[j] for j in idx], how="vertical")
+    stacked = pl.concat(
+        [snaps[j].with_columns(pl.lit(k, dtype=pl.Int32).alias(SOURCE)) for k, j in enumerate(idx)],
+        how="vertical",
+    )
+    stacked = stacked[content_order(stacked)]
+    source_all = stacked[SOURCE].to_numpy()
+    frame = stacked.drop(SOURCE)
     y_all = labels_of(frame)
     imbalance = Imbalance.of(y_all)
     rate = imbalance.negative_rate
@@ -226,7 +281,9 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
     kept = frame[rows]
     encoding = Encoding.fit(frame)
     y = y_all[rows]
-    source = np.repeat(np.arange(len(idx)), [snaps[j].height for j in idx])[rows]
+    source = source_all[rows]
+    # the customer as the first row it has in content order: independent of its id
+    first_row = kept.with_row_index("_row").select(pl.col("_row").min().over("customer_unique_id"))
     return TrainingSet(
         dates=tuple(p.date(j) for j in idx),
         encoding=encoding,
@@ -235,7 +292,7 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
         weight=np.where(y == 1, 1.0, 1.0 / rate),
         latest=source == 0,
         snapshot=np.asarray(idx)[source],
-        groups=kept["customer_unique_id"].rank("dense").to_numpy(),
+        groups=first_row.to_series().rank("dense").to_numpy(),
         spend=kept["future_spend"].to_numpy(),
         imbalance=imbalance,
     )

@@ -51,8 +51,8 @@ from olist_fast.features.labels import label_window_covered
 from olist_fast.features.orders import INPUT_COLUMNS, PURCHASE
 from olist_fast.features.snapshot import Integrity
 from olist_fast.io import Format, OlistDataError, check_columns, locate_olist, table_path
-from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec
-from olist_fast.validate import HEALTH_RATIO, is_eligible
+from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec, is_eligible
+from olist_fast.validate import HEALTH_RATIO
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -438,7 +438,7 @@ def healthy_end(monthly: pl.DataFrame, latest: datetime | None) -> datetime:
 def data_facts(tables: Mapping[str, DataFrame]) -> DataFacts:
     """The global facts from one aggregate of the orders (by month and status; a few
     hundred rows reach the driver). Eligibility is decided by the same expression as
-    everywhere else (:func:`olist_fast.validate.is_eligible`), on the collected groups."""
+    everywhere else (:func:`olist_fast.schema.is_eligible`), on the collected groups."""
     from pyspark.sql import functions as F
 
     orders = tables["orders"]

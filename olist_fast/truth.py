@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from olist_fast.schema import is_eligible
 from olist_fast.synth import COLLAPSE, EPOCH, REPEAT_WINDOW_DAYS, Simulation
-from olist_fast.validate import is_eligible
 
 
 def feature_ceiling(

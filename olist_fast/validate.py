@@ -26,10 +26,17 @@ from olist_fast.io import (
     read_csv_header,
     table_path,
 )
-from olist_fast.schema import PLAN_TABLES, TABLES, TIMESTAMP_FORMAT, TableSpec
+from olist_fast.schema import (
+    AMOUNT_TABLES,
+    REQUIRED_TABLES,
+    TABLES,
+    TableSpec,
+    features_lost,
+    is_eligible,
+)
+from olist_fast.timestamps import detect_shape
 
 HEALTH_RATIO = 0.10
-INELIGIBLE_STATUSES = ("canceled", "unavailable")
 
 # (child table, column, parent table, column): gaps are tolerated, so they warn
 INTEGRITY = (
@@ -66,18 +73,12 @@ class ValidationReport:
     purchase_range: tuple[datetime, datetime] | None = None
     monthly: pl.DataFrame | None = None
     health: DataHealth | None = None
+    empty: list[str] = field(default_factory=list)
+    """Optional tables whose file has a header and no rows."""
 
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def is_eligible() -> pl.Expr:
-    """Orders that count: status not canceled/unavailable (a null status counts) and a
-    known purchase time."""
-    status = pl.col("order_status")
-    known = pl.col("order_purchase_timestamp").is_not_null()
-    return (status.is_null() | ~status.is_in(INELIGIBLE_STATUSES)) & known
 
 
 def monthly_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
@@ -220,10 +221,16 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
     else:
         columns = list(pl.read_parquet_schema(path))
     try:
-        check_columns(path, spec, columns)
+        absent = check_columns(path, spec, columns)
     except OlistDataError as exc:
         errors.append(str(exc))
         return None
+    for col in absent:
+        if lost := features_lost(spec.name, col):
+            report.warnings.append(
+                f"{path}: no column {col!r}: features off, empty for every customer: "
+                f"{', '.join(lost)}"
+            )
     try:
         raw = _read_strings(path, spec)
     except pl.exceptions.PolarsError as exc:
@@ -232,17 +239,27 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         errors.append(f"{path}: {where}")
         return None
     if raw.height == 0:
-        errors.append(f"{path}: no data rows, header only (expected at least one row)")
+        if spec.name in REQUIRED_TABLES:
+            errors.append(f"{path}: no data rows, header only (expected at least one row)")
+            return None
+        report.empty.append(spec.name)
+        if lost := features_lost(spec.name):
+            report.warnings.append(
+                f"{path}: no data rows, header only: features off, empty for every customer: "
+                f"{', '.join(lost)}"
+            )
         return None
     if path.suffix == ".csv" and (problem := _check_last_record(path, len(columns), raw.height)):
         errors.append(problem)
         return None
     n_errors = len(errors)
+    raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in absent)
     typed = []
     for col, dtype in spec.schema.items():
         if col in spec.timestamps and raw.schema[col] == pl.String:
-            parsed = pl.col(col).str.strptime(pl.Datetime("us"), TIMESTAMP_FORMAT, strict=False)
-            expected = f"a timestamp like 2017-10-02 10:56:33 ({TIMESTAMP_FORMAT})"
+            shape = detect_shape(raw[col].head(200).to_list())
+            parsed = shape.parse(col, strict=False)
+            expected = f"a timestamp shaped {shape.describe()}, like the column's first values"
         else:
             parsed = pl.col(col).cast(dtype, strict=False)
             expected = (
@@ -259,6 +276,13 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
     if len(errors) > n_errors:
         return None
     df = raw.select(typed)
+    for col in spec.optional_columns:
+        empty = col not in absent and df[col].null_count() == df.height
+        if empty and (lost := features_lost(spec.name, col)):
+            report.warnings.append(
+                f"{path}: column {col!r} is empty in every row: features off, empty for "
+                f"every customer: {', '.join(lost)}"
+            )
     for col in spec.required:
         nulls = df[col].null_count()
         if nulls:
@@ -300,8 +324,13 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
         try:
             file = table_path(data_dir, spec)
         except OlistDataError as exc:
-            if name in PLAN_TABLES:
+            if name in REQUIRED_TABLES:
                 report.errors.append(str(exc))
+            elif lost := features_lost(name):
+                report.warnings.append(
+                    f"{spec.stem}: not present: features off, empty for every customer: "
+                    f"{', '.join(lost)}"
+                )
             else:
                 report.warnings.append(
                     f"{spec.stem}: not present (the feature plan does not read it)"
@@ -311,6 +340,17 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
         if df is not None:
             frames[name] = df
             report.rows[name] = df.height
+    if not report.errors and not any(n in frames for n in AMOUNT_TABLES):
+        report.errors.append(
+            f"{data_dir}: no order amounts: {TABLES['order_payments'].stem} and "
+            f"{TABLES['order_items'].stem} are both absent or header only (expected "
+            "payment_value or price per order)"
+        )
+    elif "order_payments" not in frames and "order_items" in frames:
+        report.warnings.append(
+            f"{TABLES['order_payments'].stem}: no rows: order amounts are taken from "
+            "order_items (price + freight_value)"
+        )
     for name, cols in SOFT_KEYS.items():
         if name in frames:
             n = frames[name].select(pl.struct(cols).is_duplicated().sum()).item()

@@ -95,10 +95,15 @@ def test_run_on_pandas_frames_gives_the_folder_scores(data_dir: Path, tmp_path: 
 
 def test_bad_frames_are_one_line_errors(small_csv_dir: Path) -> None:
     frames = read_all(small_csv_dir, "polars")
-    with pytest.raises(OlistDataError, match=r"tables: missing table 'order_reviews'"):
-        as_tables({k: v for k, v in frames.items() if k != "order_reviews"})
-    bad = dict(frames, orders=frames["orders"].drop("order_status"))  # type: ignore[attr-defined]
-    with pytest.raises(OlistDataError, match=r"tables\['orders'\]: missing column 'order_status'"):
+    with pytest.raises(OlistDataError, match=r"tables: missing table 'customers'"):
+        as_tables({k: v for k, v in frames.items() if k != "customers"})
+    no_amount = {k: v for k, v in frames.items() if k not in ("order_items", "order_payments")}
+    with pytest.raises(OlistDataError, match=r"tables: no order amounts"):
+        as_tables(no_amount)
+    bad = dict(frames, orders=frames["orders"].drop("order_purchase_timestamp"))  # type: ignore[attr-defined]
+    with pytest.raises(
+        OlistDataError, match=r"tables\['orders'\]: missing column 'order_purchase_timestamp'"
+    ):
         as_tables(bad)
     items = frames["order_items"].with_columns(order_item_id=pl.col("order_item_id") + 0.5)  # type: ignore[attr-defined]
     with pytest.raises(OlistDataError, match="'order_item_id' has a fractional value"):
@@ -215,7 +220,7 @@ def test_a_model_folder_that_mixes_files_or_versions_is_refused(
     (bad / "encoding.json").write_text(json.dumps(enc))
     from olist_fast.encode import Encoding
 
-    names = Encoding(categories=enc["categories"]).names
+    names = Encoding(categories=enc["categories"], dropped=enc["dropped"]).names
     meta.update(features=names, n_features=len(names))
     (bad / "model.json").write_text(json.dumps(meta))
     with pytest.raises(OlistDataError, match=r"classifier was fitted on \d+ columns but"):

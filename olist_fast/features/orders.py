@@ -12,7 +12,7 @@ from datetime import datetime
 
 import polars as pl
 
-from olist_fast.validate import is_eligible
+from olist_fast.schema import is_eligible
 
 US_PER_DAY = 86_400 * 1_000_000
 # Divisions by a constant are written as products with its reciprocal: Polars computes
@@ -107,7 +107,22 @@ def _repeats(key: str, wanted: bool) -> list[pl.Expr]:
     return [repeats.cast(pl.Int64).alias(REPEATS)] if wanted else []
 
 
+def _refunds(wanted: bool) -> list[pl.Expr]:
+    """Negative payment rows of an order (refunds) and their cents, for the input notes."""
+    negative = pl.col("payment_value") < 0
+    return (
+        [
+            negative.sum().cast(pl.Int64).alias(REFUND_ROWS),
+            cents("payment_value").filter(negative).sum().alias(REFUND_CENTS),
+        ]
+        if wanted
+        else []
+    )
+
+
 REPEATS = "_repeated_rows"
+REFUND_ROWS = "_refund_rows"
+REFUND_CENTS = "_refund_cents"
 
 
 def payment_facts(payments: pl.LazyFrame, *, count_repeats: bool = False) -> pl.LazyFrame:
@@ -132,6 +147,7 @@ def payment_facts(payments: pl.LazyFrame, *, count_repeats: bool = False) -> pl.
             (pl.col("payment_type") == "voucher").any().alias("has_voucher"),
             pl.col("payment_type").null_count().alias("_untyped"),
             *_repeats("payment_sequential", count_repeats),
+            *_refunds(count_repeats),
         )
         .with_columns(
             pl.when((pl.col("n_payment_types") > 1) | (pl.col("_untyped") > 0))
@@ -190,7 +206,9 @@ def with_shared_facts(
     items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()
     payments = payment_facts(tables["order_payments"], count_repeats=True).cache()
     facts = order_facts(
-        customer_orders(orders, people).cache(), items.drop(REPEATS), payments.drop(REPEATS)
+        customer_orders(orders, people).cache(),
+        items.drop(REPEATS),
+        payments.drop(REPEATS, REFUND_ROWS, REFUND_CENTS),
     )
     return {
         **tables,
@@ -199,6 +217,7 @@ def with_shared_facts(
         "order_facts": facts.cache() if dates > 1 else facts,
         "item_repeats": items.select(pl.col(REPEATS).sum()),
         "payment_repeats": payments.select(pl.col(REPEATS).sum()),
+        "payment_refunds": payments.select(pl.col(REFUND_ROWS, REFUND_CENTS).sum()),
     }
 
 

@@ -22,6 +22,7 @@ from olist_fast.features.labels import (
     latest_purchase,
 )
 from olist_fast.features.orders import build_order_grain, with_shared_facts
+from olist_fast.schema import NOT_PURCHASE_STATUSES, OLIST_STATUSES, is_eligible
 
 log = logging.getLogger("olist_fast")
 
@@ -44,6 +45,9 @@ class Integrity:
     """orders whose ``customer_id`` is not in customers: left out of every snapshot."""
     undated_orders: int = 0
     """orders without a purchase timestamp: left out of every snapshot."""
+    refund_rows: int = 0
+    """Negative payment rows (refunds): not a problem, a note (they are net in the sums)."""
+    refund_cents: int = 0
 
     def problems(self) -> list[str]:
         """One phrase per non-zero count."""
@@ -57,10 +61,24 @@ class Integrity:
             "orphan_orders": "orders have no customer in customers (left out)",
             "undated_orders": "orders have no order_purchase_timestamp (left out)",
         }
-        return [f"{n:,} {what[k]}" for k, n in asdict(self).items() if n]
+        return [f"{n:,} {what[k]}" for k, n in asdict(self).items() if n and k in what]
+
+    def notes(self) -> list[str]:
+        """What the data holds that real shops have and the Olist data does not."""
+        if not self.refund_rows:
+            return []
+        return [
+            f"{self.refund_rows:,} order_payments rows are negative (refunds), "
+            f"{self.refund_cents / 100:,.2f} in all: monetary, avg_order_value and "
+            "future_spend are net of them, and a net-negative spend counts as zero for the "
+            "spend model"
+        ]
 
     def check(self, *, strict: bool) -> None:
-        """Log a warning per problem; with ``strict``, raise on the first instead."""
+        """Log a warning per problem; with ``strict``, raise on the first instead. The
+        notes are warnings either way."""
+        for note in self.notes():
+            log.warning("%s", note)
         for problem in self.problems():
             if strict:
                 raise OlistDataError(f"data integrity: {problem} (strict mode)")
@@ -101,6 +119,9 @@ def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
                 pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_items")
             ),
             matched.select(pl.len().cast(pl.Int64).alias("_matched")),
+            keyed["payment_refunds"].select(
+                pl.all().fill_null(0).cast(pl.Int64).name.map(lambda c: c.lstrip("_"))
+            ),
         ],
         how="horizontal",
     ).select(
@@ -110,6 +131,37 @@ def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
         "duplicate_items",
         (pl.col("_orders") - pl.col("_matched")).alias("orphan_orders"),
         "undated_orders",
+        "refund_rows",
+        "refund_cents",
+    )
+
+
+def status_counts(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """Orders per status not in the Olist data dictionary (null statuses left out)."""
+    status = pl.col("order_status")
+    return (
+        orders.filter(status.is_not_null() & ~status.is_in(OLIST_STATUSES))
+        .group_by("order_status")
+        .agg(pl.len().alias("orders"), is_eligible().first().alias("purchase"))
+        .sort("orders", "order_status", descending=[True, False])
+    )
+
+
+def status_note(counts: pl.DataFrame) -> str | None:
+    """One warning naming the statuses the Olist data dictionary does not know, with their
+    counts and how each is treated."""
+    if counts.height == 0:
+        return None
+    parts = [
+        f"{r['order_status']!r} ({r['orders']:,} orders, "
+        f"{'counted as purchases' if r['purchase'] else 'not purchases'})"
+        for r in counts.iter_rows(named=True)
+    ]
+    return (
+        "order statuses not in the Olist data dictionary: "
+        + ", ".join(parts)
+        + f"; only {', '.join(sorted({s.lower() for s in NOT_PURCHASE_STATUSES}))} are not "
+        "purchases (README: Your data)"
     )
 
 
@@ -125,14 +177,14 @@ def _snapshot_plan(
     return text_ids(features)  # the integer customer_unique_id back as text, once
 
 
-def _check(as_of: date | datetime, horizon_days: int) -> datetime:
+def _check(as_of: date | datetime | str, horizon_days: int) -> datetime:
     if horizon_days < 1:
         raise OlistUsageError(f"horizon_days must be >= 1, got {horizon_days}")
     return as_datetime(as_of)
 
 
 def build_snapshot(
-    tables: Mapping[str, pl.LazyFrame], *, as_of: date | datetime, horizon_days: int = 90
+    tables: Mapping[str, pl.LazyFrame], *, as_of: date | datetime | str, horizon_days: int = 90
 ) -> pl.LazyFrame:
     """The snapshot at ``as_of`` as one lazy plan.
 
@@ -174,7 +226,7 @@ def input_tables(tables: Mapping[str, object]) -> dict[str, pl.LazyFrame]:
 
 def build_snapshots(
     tables: Mapping[str, object],
-    as_ofs: Sequence[date | datetime],
+    as_ofs: Sequence[date | datetime | str],
     *,
     horizon_days: int = 90,
     labels: Sequence[bool | None] | None = None,
@@ -213,7 +265,7 @@ def build_snapshots(
 
 def collect_snapshots(
     tables: Mapping[str, object],
-    as_ofs: Sequence[date | datetime],
+    as_ofs: Sequence[date | datetime | str],
     *,
     horizon_days: int = 90,
     labels: Sequence[bool | None] | None = None,
@@ -235,17 +287,19 @@ def collect_snapshots(
             for a, w in zip(dates, wanted, strict=True)
         ]
         return pl.collect_all(
-            [latest_purchase(keyed["orders"]), integrity_plan(keyed), *plans], engine=engine
-        )
+            [latest_purchase(keyed["orders"]), integrity_plan(keyed),
+             status_counts(keyed["orders"]), *plans],
+            engine=engine,
+        )  # fmt: skip
 
     from olist_fast.io import reading
 
     with reading():  # a value Polars cannot parse or cast is the data's fault: one line
         if compact is False:
-            latest, counts, *snaps = collect(inputs)
+            latest, counts, statuses, *snaps = collect(inputs)
         else:
             try:
-                latest, counts, *snaps = collect(compact_ids(inputs))
+                latest, counts, statuses, *snaps = collect(compact_ids(inputs))
             except pl.exceptions.ComputeError as exc:
                 if not is_not_hex_error(exc):
                     raise
@@ -255,7 +309,7 @@ def collect_snapshots(
                         " product_id and seller_id to be 32 lowercase hex digits, as in the"
                         " Olist data; pass compact=None"
                     ) from None
-                latest, counts, *snaps = collect(inputs)
+                latest, counts, statuses, *snaps = collect(inputs)
     last = latest.item()
     out = []
     for a, w, snap in zip(dates, wanted, snaps, strict=True):
@@ -263,4 +317,6 @@ def collect_snapshots(
             w if w is not None else label_window_covered(last, as_of=a, horizon_days=horizon_days)
         )
         out.append(snap if keep or w is False else snap.drop(LABELS))
+    if (note := status_note(statuses)) is not None:
+        log.warning("%s", note)
     return Collected(out, Integrity(**counts.row(0, named=True)), last)
