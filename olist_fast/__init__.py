@@ -39,6 +39,7 @@ _EXPORTS = {
     "load_simulation": "olist_fast.synth",
     "truth_report": "olist_fast.truth",
     "feature_ceiling": "olist_fast.truth",
+    "from_transactions": "olist_fast.transactions",
     "Protocol": "olist_fast.protocol",
     "run": "olist_fast.pipeline",
     "score": "olist_fast.pipeline",
@@ -70,6 +71,7 @@ __all__ = [
     "convert",
     "data_health",
     "feature_ceiling",
+    "from_transactions",
     "generate",
     "load_simulation",
     "make_olist",
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
     from olist_fast.pipeline import RunResult, run, score, score_customers, train
     from olist_fast.protocol import Protocol
     from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
+    from olist_fast.transactions import from_transactions
     from olist_fast.truth import feature_ceiling, truth_report
     from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
 

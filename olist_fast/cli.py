@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import click
 import typer
@@ -19,6 +19,9 @@ from olist_fast import __version__
 from olist_fast.data import ensure_demo_data, resolve_data_dir
 from olist_fast.errors import OlistError
 from olist_fast.validate import ValidationReport, validate
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     name="olist-fast",
@@ -107,6 +110,80 @@ def storage_options(pairs: list[str] | None) -> dict[str, str] | None:
             raise fail(f"--storage-option {pair!r}: expected KEY=VALUE")
         out[key] = value
     return out
+
+
+TransactionsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--transactions",
+        help="A transaction log (.csv or .parquet: one row per order or per order line) "
+        "instead of --data; its columns are named by --customer-col, --time-col, "
+        "--amount-col, --order-col and --status-col.",
+    ),
+]
+CustomerColOpt = Annotated[
+    str, typer.Option("--customer-col", help="The log's customer id column (text or integers).")
+]
+TimeColOpt = Annotated[
+    str,
+    typer.Option(
+        "--time-col",
+        help="The log's purchase time column (ISO 8601; offsets such as Z or +02:00 are "
+        "converted to UTC).",
+    ),
+]
+AmountColOpt = Annotated[
+    str, typer.Option("--amount-col", help="The log's amount column (refunds may be negative).")
+]
+OrderColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--order-col",
+        help="The log's order id column (rows of one order are summed). Default: one order "
+        "per distinct customer and time.",
+    ),
+]
+StatusColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status-col",
+        help="The log's order status column (canceled, refunded... orders are not "
+        "purchases). Default: none, every order is a purchase.",
+    ),
+]
+
+
+def transaction_tables(
+    transactions: Path | None,
+    data: str | None,
+    customer_col: str,
+    time_col: str,
+    amount_col: str,
+    order_col: str | None,
+    status_col: str | None,
+) -> dict[str, pl.LazyFrame] | None:
+    """The tables of ``--transactions`` (:func:`olist_fast.transactions.from_transactions`),
+    or None without it; with ``--data`` too, a usage error."""
+    if transactions is None:
+        return None
+    if data is not None:
+        raise fail("--data and --transactions: pass one of them (a folder of Olist files, or a "
+                   "transaction log)")  # fmt: skip
+    from olist_fast.transactions import from_transactions
+
+    return guarded(
+        lambda: from_transactions(transactions, customer_id=customer_col, timestamp=time_col,
+                                  amount=amount_col, order_id=order_col, status=status_col)
+    )  # fmt: skip
+
+
+def transactions_on_spark(master: str | None) -> None:
+    """``--transactions`` with ``--engine spark`` writes the mapped tables to a temporary
+    local folder: a master whose executors run elsewhere could not read it."""
+    if master is not None and not master.startswith("local"):
+        raise fail(f"--transactions with --engine spark needs a local master (local[*], the "
+                   f"default), not {master!r}: the log's tables are written to a temporary "
+                   "local folder")  # fmt: skip
 
 
 def no_spark_options(**given: object) -> None:
@@ -260,8 +337,25 @@ def print_report(report: ValidationReport) -> None:
 
 
 @app.command("validate")
-def validate_cmd(data: DataOpt = None) -> None:
+def validate_cmd(
+    data: DataOpt = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
+) -> None:
     """Check every file (format, columns, types, keys, joins) and summarise the data."""
+    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
+                                    order_col, status_col)  # fmt: skip
+    if log_tables is not None:
+        from olist_fast.transactions import transactions_report
+
+        report = guarded(lambda: transactions_report(log_tables, str(transactions)))
+        print_report(report)
+        typer.echo(f"OK: {transactions} is usable ({len(report.warnings)} warning(s)).")
+        return
     path = guarded(lambda: resolve_data_dir(data))
     report = guarded(lambda: validate(path))
     print_report(report)
@@ -310,23 +404,40 @@ def features(
     storage_option: StorageOpt = None,
     spark_master: MasterOpt = None,
     spark_partitions: PartitionsOpt = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.data import default_as_of, open_tables
-    from olist_fast.features import build_snapshots
     from olist_fast.io import write_frame
+    from olist_fast.pipeline import feature_table
 
     when = parse_as_of(as_of)
+    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
+                                    order_col, status_col)  # fmt: skip
     if engine == Engine.spark:
         from olist_fast.spark import features_to
 
         no_spark_options(storage_option=storage_option)
         t0 = time.perf_counter()
-        written = guarded(
-            lambda: features_to(out, data or resolve_data_dir(None), when, horizon_days,
-                                spark_master, partitions=spark_partitions, say=say,
-                                strict=strict)
-        )  # fmt: skip
+        if log_tables is not None:
+            from olist_fast.transactions import olist_folder
+
+            transactions_on_spark(spark_master)
+            with olist_folder(log_tables) as folder:
+                written = guarded(
+                    lambda: features_to(out, folder, when, horizon_days, spark_master,
+                                        partitions=spark_partitions, say=say, strict=strict)
+                )  # fmt: skip
+        else:
+            written = guarded(
+                lambda: features_to(out, data or resolve_data_dir(None), when, horizon_days,
+                                    spark_master, partitions=spark_partitions, say=say,
+                                    strict=strict)
+            )  # fmt: skip
         labels = "with labels" if written.labels else "no labels: window not covered"
         say(f"Wrote {written.rows:,} customers x {written.columns} columns ({labels}) to "
             f"{written.out} (Spark) in {time.perf_counter() - t0:.2f} s.")  # fmt: skip
@@ -335,20 +446,13 @@ def features(
         raise fail(f"{out}: unsupported output extension (expected .parquet or .csv)")
     options = storage_options(storage_option)
     t0 = time.perf_counter()
-    opened = guarded(lambda: open_tables(data, None, options))
-    tables, preferred = opened.tables, opened.engine
-    if when is None:
-        when = guarded(lambda: default_as_of(tables["orders"]))
-        say(f"as_of {when:%Y-%m-%d} (end of the healthy period)")
     snap = guarded(
-        lambda: build_snapshots(
-            tables,
-            [when],
-            horizon_days=horizon_days,
-            engine=preferred if engine == Engine.auto else engine_type(engine),
-            strict=strict,
-        )[0]
-    )
+        lambda: feature_table(
+            data, tables=log_tables, as_of=when, horizon_days=horizon_days,
+            engine=None if engine == Engine.auto else engine_type(engine), strict=strict,
+            storage_options=options,
+        )
+    )  # fmt: skip
     guarded(lambda: write_frame(snap, out, storage_options=options))
     labels = "with labels" if "bought_again" in snap.columns else "no labels: window not covered"
     say(
@@ -486,6 +590,12 @@ def run(
     ] = JobEngine.local,
     spark_master: MasterOpt = None,
     spark_partitions: PartitionsOpt = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
 ) -> None:
     """The whole job: features, model choice, out-of-time backtest, scores, plots, models."""
     from olist_fast.config import RunConfig
@@ -493,6 +603,36 @@ def run(
 
     when = parse_as_of(as_of)
     options = storage_options(storage_option)
+    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
+                                    order_col, status_col)  # fmt: skip
+    if log_tables is not None:
+        t0 = time.perf_counter()
+        if engine == JobEngine.spark:
+            from olist_fast.spark import run_on_spark
+            from olist_fast.transactions import olist_folder
+
+            no_spark_options(storage_option=storage_option)
+            transactions_on_spark(spark_master)
+            with olist_folder(log_tables) as folder:
+                config = guarded(
+                    lambda: RunConfig(data=folder, as_of=when, horizon_days=horizon_days,
+                                      out=out, seed=seed, folds=folds, compare=compare,
+                                      strict=strict, n_jobs=n_jobs)
+                )  # fmt: skip
+                result = guarded(
+                    lambda: run_on_spark(config, spark_master, partitions=spark_partitions)
+                )
+        else:
+            config = guarded(
+                lambda: RunConfig(as_of=when, horizon_days=horizon_days, out=out, seed=seed,
+                                  folds=folds, compare=compare, strict=strict, n_jobs=n_jobs)
+            )  # fmt: skip
+            result = guarded(
+                lambda: run_pipeline(config, tables=log_tables, storage_options=options)
+            )
+        print_summary(result)
+        typer.echo(f"Done in {time.perf_counter() - t0:.1f} s.")
+        return
     source = data if data is not None else guarded(lambda: ensure_demo_data(say))
     config = guarded(
         lambda: RunConfig(data=source, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
@@ -527,16 +667,25 @@ def train(
     strict: StrictOpt = False,
     storage_option: StorageOpt = None,
     n_jobs: JobsOpt = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
 ) -> None:
     """Choose and fit the model as of a date and save it (no backtest, no scores)."""
     from olist_fast.pipeline import train as train_model
 
     when = parse_as_of(as_of)
     options = storage_options(storage_option)
+    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
+                                    order_col, status_col)  # fmt: skip
     t0 = time.perf_counter()
     model = guarded(
         lambda: train_model(
             data=data,
+            tables=log_tables,
             as_of=when,
             horizon_days=horizon_days,
             model_dir=out,
@@ -571,26 +720,50 @@ def score(
     ] = JobEngine.local,
     spark_master: MasterOpt = None,
     spark_partitions: PartitionsOpt = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
 ) -> None:
     """Score every customer as of a date with a saved model."""
     from olist_fast.pipeline import score as score_customers
 
     when = parse_as_of(as_of)
     assert when is not None
+    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
+                                    order_col, status_col)  # fmt: skip
     if engine == JobEngine.spark:
         from olist_fast.spark import score_to
 
         no_spark_options(storage_option=storage_option)
-        written = guarded(
-            lambda: score_to(out, model, data or resolve_data_dir(None), when, spark_master,
-                             partitions=spark_partitions, say=say, strict=strict)
-        )  # fmt: skip
+        if log_tables is not None:
+            from olist_fast.transactions import olist_folder
+
+            transactions_on_spark(spark_master)
+            with olist_folder(log_tables) as folder:
+                written = guarded(
+                    lambda: score_to(out, model, folder, when, spark_master,
+                                     partitions=spark_partitions, say=say, strict=strict)
+                )  # fmt: skip
+        else:
+            written = guarded(
+                lambda: score_to(out, model, data or resolve_data_dir(None), when, spark_master,
+                                 partitions=spark_partitions, say=say, strict=strict)
+            )  # fmt: skip
         typer.echo(f"Wrote {written.rows:,} scores to {written.out} (Spark).")
         return
     options = storage_options(storage_option)
     table = guarded(
         lambda: score_customers(
-            model, data=data, as_of=when, out=out, strict=strict, storage_options=options
+            model,
+            data=data,
+            tables=log_tables,
+            as_of=when,
+            out=out,
+            strict=strict,
+            storage_options=options,
         )
     )
     typer.echo(f"Wrote {table.height:,} scores to {out.rstrip('/')}/user_propensity_scores.csv.")

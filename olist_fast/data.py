@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from olist_fast.io import (
     scan_located,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
+from olist_fast.validate import ValidationReport, check_table, data_health
 
 DEFAULT_DATA_DIR = Path("datasets")
 DEMO_MARKER = ".olist-fast-demo"
@@ -111,7 +113,25 @@ def open_tables(
 def default_as_of(orders: pl.LazyFrame) -> datetime:
     """The end of the healthy period (:func:`olist_fast.validate.data_health`), the
     default ``as_of``; a value the orders cannot be parsed with is a one-line data error."""
-    from olist_fast.validate import data_health
-
     with reading("the orders"):
         return data_health(orders).healthy_end
+
+
+@contextmanager
+def named_read_errors(files: Mapping[str, str | Path]) -> Iterator[None]:
+    """Turn a value the readers could not parse (:func:`olist_fast.io.reading`) into the
+    one line ``validate`` gives for it, naming the file, the column and the row: the local
+    files are checked one by one, only after such a failure."""
+    try:
+        yield
+    except OlistDataError as exc:
+        if not isinstance(exc.__cause__, pl.exceptions.PolarsError):
+            raise
+        for name, where in files.items():
+            if is_url(where):
+                continue
+            report = ValidationReport(data_dir=Path(where).parent)
+            check_table(Path(where), TABLES[name], report)
+            if report.errors:
+                raise OlistDataError(report.errors[0]) from exc
+        raise

@@ -28,9 +28,10 @@ from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
 from olist_fast.config import RunConfig, as_datetime
-from olist_fast.data import default_as_of, open_tables
+from olist_fast.data import default_as_of, named_read_errors, open_tables
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features import build_snapshots
+from olist_fast.features.orders import PURCHASE
 from olist_fast.fitting import (
     Drift,
     FittedModel,
@@ -124,7 +125,8 @@ def read_source(
 ) -> Source:
     opened = open_tables(data, tables, storage_options)
     if as_of is None:
-        as_of = default_as_of(opened.tables["orders"])
+        with named_read_errors(opened.files):
+            as_of = default_as_of(opened.tables["orders"])
         log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
     return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
                   opened.files)  # fmt: skip
@@ -139,12 +141,52 @@ def make_snapshots(
     backtest or the final fit lacks buyers or non-buyers."""
     from olist_fast.features.labels import latest_purchase
 
-    check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
-    snaps = build_protocol_snapshots(
-        source.tables, protocol, score=score, engine=source.engine, strict=strict
-    )
+    with named_read_errors(source.files):
+        check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
+        snaps = build_protocol_snapshots(
+            source.tables, protocol, score=score, engine=source.engine, strict=strict
+        )
     require_roles(snaps)
     return snaps
+
+
+def feature_table(
+    data: Location | None = None,
+    *,
+    tables: Tables | None = None,
+    as_of: date | datetime | str | None = None,
+    horizon_days: int = 90,
+    engine: EngineType | None = None,
+    strict: bool = False,
+    storage_options: StorageOptions = None,
+) -> pl.DataFrame:
+    """The per-customer feature table (the feature contract) as of a date, as the
+    ``features`` command writes it: ``as_of`` None is the end of the healthy period;
+    labels where the data covers their window. An ``as_of`` before the first purchase is
+    an error (the table would be empty); a label window that runs past the end of the
+    healthy period is a warning (its labels are mostly zeros by construction)."""
+    source = read_source(data, as_of, tables=tables, storage_options=storage_options)
+    with named_read_errors(source.files):
+        (snap,) = build_snapshots(source.tables, [source.as_of], horizon_days=horizon_days,
+                                  engine=engine or source.engine, strict=strict)  # fmt: skip
+        if snap.height == 0:
+            first = source.tables["orders"].select(pl.col(PURCHASE).min()).collect().item()
+            raise OlistDataError(
+                f"--as-of {source.as_of:%Y-%m-%d} is before the first purchase in the data "
+                f"({first or 'none'}): no customer has a history order; choose a later --as-of"
+            )
+        if "bought_again" in snap.columns:
+            end = source.as_of + timedelta(days=horizon_days)
+            healthy_end = default_as_of(source.tables["orders"])
+            if end > healthy_end:
+                log.warning(
+                    "the label window [%s, %s) runs past the end of the healthy period "
+                    "(%s): orders there are sparse, so its labels are mostly zeros by "
+                    "construction; choose an --as-of at least %d days before %s",
+                    f"{source.as_of:%Y-%m-%d}", f"{end:%Y-%m-%d}", f"{healthy_end:%Y-%m-%d}",
+                    horizon_days, f"{healthy_end:%Y-%m-%d}",
+                )  # fmt: skip
+    return snap
 
 
 def check_data_gap(last: datetime | None, protocol: Protocol) -> None:
@@ -571,8 +613,9 @@ def score(
     when = as_datetime(as_of)
     fitted.check_can_score(when)
     opened = open_tables(data, tables, storage_options)
-    (snap,) = build_snapshots(opened.tables, [when], horizon_days=fitted.horizon_days,
-                              labels=[False], engine=opened.engine, strict=strict)  # fmt: skip
+    with named_read_errors(opened.files):
+        (snap,) = build_snapshots(opened.tables, [when], horizon_days=fitted.horizon_days,
+                                  labels=[False], engine=opened.engine, strict=strict)  # fmt: skip
     with using_threads(None):
         table = score_customers(fitted, snap)
     if out is not None:

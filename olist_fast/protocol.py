@@ -176,7 +176,9 @@ def require(snaps: Snapshots, role: str, indices: list[int]) -> None:
             "reach the start of the data; choose a shorter --horizon-days or a later --as-of"
         )
     else:
-        advice = "choose a longer --horizon-days (more buyers per window) or more data"
+        advice = (
+            "choose a later --as-of, a longer --horizon-days (more buyers per window), or more data"
+        )
     raise OlistDataError(
         f"{role} snapshot{'s' if len(indices) > 1 else ''} at {when} "
         f"(labels over {p.horizon_days} days): {why}; {advice}"

@@ -226,11 +226,12 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         errors.append(str(exc))
         return None
     for col in absent:
-        if lost := features_lost(spec.name, col):
-            report.warnings.append(
-                f"{path}: no column {col!r}: features off, empty for every customer: "
-                f"{', '.join(lost)}"
-            )
+        lost = features_lost(spec.name, col)
+        report.warnings.append(
+            f"{path}: no column {col!r}: features off, empty for every customer: {', '.join(lost)}"
+            if lost
+            else f"{path}: no column {col!r}: read as empty for every row"
+        )
     try:
         raw = _read_strings(path, spec)
     except pl.exceptions.PolarsError as exc:
@@ -348,8 +349,8 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
         )
     elif "order_payments" not in frames and "order_items" in frames:
         report.warnings.append(
-            f"{TABLES['order_payments'].stem}: no rows: order amounts are taken from "
-            "order_items (price + freight_value)"
+            f"{TABLES['order_payments'].stem}: absent or header only: order amounts are "
+            "taken from order_items (price + freight_value)"
         )
     for name, cols in SOFT_KEYS.items():
         if name in frames:

@@ -86,10 +86,17 @@ def test_snapshots_share_one_collect_and_match_single_builds(hex_ids: bool) -> N
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="horizon_days"):
         build_snapshot(case.tables(), as_of=case.AS_OF, horizon_days=0)
-    with pytest.raises(OlistUsageError, match="as_of must be a date or datetime"):
-        build_snapshot(case.tables(), as_of="2018-03-01", horizon_days=90)  # type: ignore[arg-type]
-    with pytest.raises(OlistUsageError, match="naive"):
-        build_snapshot(case.tables(), as_of=datetime(2018, 3, 1, tzinfo=UTC), horizon_days=90)
+    with pytest.raises(OlistUsageError, match="as_of must be a date, a datetime or an ISO"):
+        build_snapshot(case.tables(), as_of=20180301, horizon_days=90)  # type: ignore[arg-type]
+    with pytest.raises(OlistUsageError, match="expected an ISO date"):
+        build_snapshot(case.tables(), as_of="01/03/2018", horizon_days=90)
+
+
+def test_as_of_may_be_an_iso_string_or_carry_a_time_zone() -> None:
+    want = build_snapshot(case.tables(), as_of=datetime(2018, 3, 1), horizon_days=90).collect()
+    for same in ("2018-03-01", "2018-03-01T00:00:00", datetime(2018, 3, 1, tzinfo=UTC)):
+        got = build_snapshot(case.tables(), as_of=same, horizon_days=90).collect()
+        assert_frame_equal(got, want)
 
 
 def test_as_of_may_be_a_date() -> None:

@@ -216,7 +216,9 @@ def test_encoding_survives_a_json_round_trip(tmp_path: Path, small_tables) -> No
 
     snap = build_snapshot({k: v.lazy() for k, v in small_tables.items()}, as_of=AS_OF).collect()
     enc = Encoding.fit(snap, min_count=1)
-    shuffled = Encoding(categories=dict(reversed(list(enc.categories.items()))))
+    shuffled = Encoding(
+        categories=dict(reversed(list(enc.categories.items()))), dropped=enc.dropped
+    )
     shuffled.save(tmp_path / "e.json")
     back = Encoding.load(tmp_path / "e.json")
     assert back.names == enc.names

@@ -51,8 +51,22 @@ def test_real_samples_parse_without_errors(real_samples: Path) -> None:
 
 
 def test_missing_file(data_copy: Path) -> None:
+    (data_copy / "olist_customers_dataset.csv").unlink()
+    one_error(run_validate(data_copy), "olist_customers_dataset.csv", "file not found")
+
+
+def test_optional_tables_may_be_missing_and_say_what_is_lost(data_copy: Path) -> None:
     (data_copy / "olist_order_payments_dataset.csv").unlink()
-    one_error(run_validate(data_copy), "olist_order_payments_dataset.csv", "file not found")
+    (data_copy / "olist_order_reviews_dataset.csv").unlink()
+    r = run_validate(data_copy)
+    assert r.exit_code == 0, r.output
+    assert (
+        "olist_order_reviews_dataset: not present: features off, empty for every customer: "
+        "n_reviews, avg_review_score, min_review_score, share_reviews_with_comment" in r.stderr
+    )
+    assert "order amounts are taken from order_items (price + freight_value)" in r.stderr
+    (data_copy / "olist_order_items_dataset.csv").unlink()
+    one_error(run_validate(data_copy), "no order amounts")
 
 
 def test_tables_the_plan_does_not_read_may_be_missing(data_copy: Path) -> None:
@@ -64,8 +78,15 @@ def test_tables_the_plan_does_not_read_may_be_missing(data_copy: Path) -> None:
 
 
 def test_missing_column(data_copy: Path) -> None:
+    edit_line(data_copy / ORDERS, 1, lambda b: b.replace(b'"customer_id"', b'"client"'))
+    one_error(run_validate(data_copy), ORDERS, "missing column 'customer_id'")
+
+
+def test_missing_optional_column_is_a_warning(data_copy: Path) -> None:
     edit_line(data_copy / ORDERS, 1, lambda b: b.replace(b'"order_status"', b'"status"'))
-    one_error(run_validate(data_copy), ORDERS, "missing column 'order_status'")
+    r = run_validate(data_copy)
+    assert r.exit_code == 0, r.output
+    assert "no column 'order_status': read as empty for every row" in r.stderr
 
 
 def test_unparseable_timestamp(data_copy: Path) -> None:
@@ -101,7 +122,7 @@ def test_zero_byte_file(data_copy: Path) -> None:
 
 
 def test_header_only_file(data_copy: Path) -> None:
-    path = data_copy / "olist_order_payments_dataset.csv"
+    path = data_copy / ORDERS
     path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
     one_error(run_validate(data_copy), path.name, "no data rows")
 
