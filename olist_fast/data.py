@@ -14,15 +14,16 @@ from polars._typing import EngineType
 
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.io import (
+    Coverage,
     Location,
     StorageOptions,
-    as_tables,
+    conform_tables,
     engine_for,
     is_url,
     local_path,
     locate_olist,
     reading,
-    scan_located,
+    scan_covered,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.validate import ValidationReport, check_table, data_health
@@ -87,6 +88,7 @@ class Opened(NamedTuple):
     tables: dict[str, pl.LazyFrame]
     engine: EngineType
     files: dict[str, str | Path]
+    coverage: Coverage
 
 
 def open_tables(
@@ -99,14 +101,17 @@ def open_tables(
     if tables is not None:
         if data is not None:
             raise OlistUsageError("pass data (a folder or URL) or tables (frames), not both")
-        return Opened(None, as_tables(tables), "in-memory", {})
+        frames, coverage = conform_tables(tables)
+        return Opened(None, frames, "in-memory", {}, coverage)
     location = resolve_data_dir(data)
     located = locate_olist(location, storage_options=storage_options)
+    frames, coverage = scan_covered(located, storage_options)
     return Opened(
         location,
-        scan_located(located, storage_options),
+        frames,
         engine_for(located["orders"][0]),
         {name: where for name, (where, _) in located.items()},
+        coverage,
     )
 
 

@@ -306,12 +306,22 @@ def scan_located(
 ) -> dict[str, pl.LazyFrame]:
     """The typed LazyFrames of tables found by :func:`locate_olist`; ``complete`` adds the
     plan's absent tables as empty ones (:func:`complete_tables`)."""
+    if not complete:
+        return {
+            name: scan_table(where, TABLES[name], header=header, storage_options=storage_options)
+            for name, (where, header) in located.items()
+        }
+    return scan_covered(located, storage_options)[0]
+
+
+def scan_covered(
+    located: Mapping[str, tuple[str | Path, list[str]]], storage_options: StorageOptions = None
+) -> tuple[dict[str, pl.LazyFrame], Coverage]:
+    """:func:`scan_located`, completed, with what the inputs lack (:class:`Coverage`)."""
     frames = {
         name: scan_table(where, TABLES[name], header=header, storage_options=storage_options)
         for name, (where, header) in located.items()
     }
-    if not complete:
-        return frames
     coverage = Coverage()
     for name in PLAN_TABLES:
         if name not in located:
@@ -323,7 +333,8 @@ def scan_located(
         absent = [c for c in TABLES[name].optional_columns if c not in set(header)]
         if absent:
             coverage.columns[name] = absent
-    return complete_tables(frames, coverage, where=str(next(iter(located.values()))[0]))
+    where = str(next(iter(located.values()))[0])
+    return complete_tables(frames, coverage, where=where), coverage
 
 
 @dataclass
@@ -349,6 +360,14 @@ class Coverage:
                 for f in features_lost(table, c):
                     off.setdefault(f, f"{TABLES[table].stem}: no column {c}")
         return off
+
+    def no_amounts(self, where: str) -> OlistDataError:
+        """The error for inputs with neither payments nor items to take amounts from."""
+        return OlistDataError(
+            f"{where}: no order amounts: {TABLES[ORDER_PAYMENTS].stem} "
+            f"({self.tables[ORDER_PAYMENTS]}) and {TABLES[ORDER_ITEMS].stem} "
+            f"({self.tables[ORDER_ITEMS]}); expected payment_value or price per order"
+        )
 
     def message(self) -> str | None:
         """One line naming what is off and why, or None when nothing is."""
@@ -393,11 +412,7 @@ def complete_tables(
             coverage.tables.setdefault(name, "no file")
     if ORDER_PAYMENTS in coverage.tables:
         if ORDER_ITEMS in coverage.tables:
-            raise OlistDataError(
-                f"{where}: no order amounts: {TABLES[ORDER_PAYMENTS].stem} "
-                f"({coverage.tables[ORDER_PAYMENTS]}) and {TABLES[ORDER_ITEMS].stem} "
-                f"({coverage.tables[ORDER_ITEMS]}); expected payment_value or price per order"
-            )
+            raise coverage.no_amounts(where)
         out[ORDER_PAYMENTS] = payments_from_items(out[ORDER_ITEMS])
         coverage.amount_from_items = True
     if (message := coverage.message()) is not None:
@@ -539,6 +554,13 @@ def as_tables(
     :func:`scan_olist` does, and completes the plan's other tables as empty ones; named
     ``tables`` are each required.
     """
+    return conform_tables(frames, tables=tables)[0]
+
+
+def conform_tables(
+    frames: Mapping[str, Any], *, tables: Iterable[str] | None = None
+) -> tuple[dict[str, pl.LazyFrame], Coverage]:
+    """:func:`as_tables`, with what the inputs lack (:class:`Coverage`)."""
     by_name: dict[str, tuple[str, Any]] = {}
     for key, frame in frames.items():
         name = key if key in TABLES else BY_STEM.get(key)
@@ -563,9 +585,9 @@ def as_tables(
         n: conform_table(by_name[n][1], TABLES[n], where=f"tables[{by_name[n][0]!r}]")
         for n in names
     }
-    if tables is not None:
-        return out
     coverage = Coverage()
+    if tables is not None:
+        return out, coverage
     for n in PLAN_TABLES:
         if n not in by_name:
             continue
@@ -575,7 +597,7 @@ def as_tables(
         absent = [c for c in TABLES[n].optional_columns if c not in have]
         if absent:
             coverage.columns[n] = absent
-    return complete_tables(out, coverage, where="tables")
+    return complete_tables(out, coverage, where="tables"), coverage
 
 
 def preferred_engine(data_dir: str | os.PathLike[str]) -> Literal["in-memory", "streaming"]:

@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
 from olist_fast.config import RunConfig, as_datetime
 from olist_fast.data import default_as_of, named_read_errors, open_tables
 from olist_fast.errors import OlistDataError, OlistUsageError
-from olist_fast.features import build_snapshots
+from olist_fast.features import FEATURES, build_snapshots
 from olist_fast.features.orders import PURCHASE
 from olist_fast.fitting import (
     Drift,
@@ -107,6 +107,8 @@ class Source:
     as_of: datetime
     engine: EngineType = "auto"
     files: Mapping[str, str | Path] = field(default_factory=dict)
+    features_off: frozenset[str] = frozenset()
+    """Features the inputs cannot feed (:class:`olist_fast.io.Coverage`, already warned)."""
 
     @property
     def data_dir(self) -> Path | None:
@@ -129,7 +131,7 @@ def read_source(
             as_of = default_as_of(opened.tables["orders"])
         log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
     return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
-                  opened.files)  # fmt: skip
+                  opened.files, frozenset(opened.coverage.features_off()))  # fmt: skip
 
 
 def make_snapshots(
@@ -146,6 +148,7 @@ def make_snapshots(
         snaps = build_protocol_snapshots(
             source.tables, protocol, score=score, engine=source.engine, strict=strict
         )
+    snaps = replace(snaps, features_off=source.features_off)
     require_roles(snaps)
     return snaps
 
@@ -169,6 +172,13 @@ def feature_table(
     with named_read_errors(source.files):
         (snap,) = build_snapshots(source.tables, [source.as_of], horizon_days=horizon_days,
                                   engine=engine or source.engine, strict=strict)  # fmt: skip
+        constant = [f for f in FEATURES if f not in source.features_off and snap[f].n_unique() <= 1]
+        if constant and snap.height > 1:
+            log.warning(
+                "features with one value for every customer (their inputs hold nothing "
+                "before as_of): %s",
+                ", ".join(constant),
+            )
         if snap.height == 0:
             first = source.tables["orders"].select(pl.col(PURCHASE).min()).collect().item()
             raise OlistDataError(
@@ -447,7 +457,8 @@ def fit_final_model(
     """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
     its calibration moved by the rate trend of the older windows (:class:`Drift`)."""
     model = fit_window(chosen, snaps, 0, seed=seed)
-    if left_out := model.encoding.features_left_out():
+    left_out = [f for f in model.encoding.features_left_out() if f not in snaps.features_off]
+    if left_out:
         log.warning(
             "features left out of the model, one value or missing for every training customer: %s",
             ", ".join(left_out),

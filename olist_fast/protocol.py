@@ -104,6 +104,8 @@ class Snapshots:
 
     protocol: Protocol
     frames: Sequence[pl.DataFrame]
+    features_off: frozenset[str] = frozenset()
+    """Features the inputs cannot feed (already warned by the reader)."""
 
     def __getitem__(self, j: int) -> pl.DataFrame:
         return self.frames[j]

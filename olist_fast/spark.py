@@ -30,6 +30,7 @@ works without the ``[spark]`` extra; every entry point then raises a one-line
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -50,8 +51,25 @@ from olist_fast.features import LABELS, build_snapshots
 from olist_fast.features.labels import label_window_covered
 from olist_fast.features.orders import INPUT_COLUMNS, PURCHASE
 from olist_fast.features.snapshot import Integrity
-from olist_fast.io import Format, OlistDataError, check_columns, locate_olist, table_path
-from olist_fast.schema import TABLE_NAMES, TABLES, TIMESTAMP_FORMAT, TableSpec, is_eligible
+from olist_fast.io import (
+    Coverage,
+    Format,
+    OlistDataError,
+    check_columns,
+    locate_olist,
+    table_path,
+)
+from olist_fast.schema import (
+    ORDER_ITEMS,
+    ORDER_PAYMENTS,
+    PLAN_TABLES,
+    REQUIRED_TABLES,
+    TABLE_NAMES,
+    TABLES,
+    TIMESTAMP_FORMAT,
+    TableSpec,
+    is_eligible,
+)
 from olist_fast.validate import HEALTH_RATIO
 
 if TYPE_CHECKING:
@@ -85,6 +103,7 @@ USER_ERROR = "olist-fast: "
 """Prefix of the messages raised inside Spark expressions (bad values), to find them again
 in Spark's exception text."""
 SPARK_TYPES = {pl.String: "string", pl.Int64: "bigint", pl.Float64: "double"}
+log = logging.getLogger("olist_fast")
 
 
 def _quiet(_: str) -> None:
@@ -293,15 +312,18 @@ def _cast_text(column: str, dtype: Any, where: str) -> Column:
     return F.when(raw.isNull() | parsed.isNotNull(), parsed).otherwise(_raise(bad).cast(target))
 
 
-def _typed(df: DataFrame, spec: TableSpec, where: str) -> DataFrame:
-    """``df`` with exactly the columns of ``spec``, in order, with its types; timestamps
-    as ``timestamp_ntz``."""
+def _typed(df: DataFrame, spec: TableSpec, where: str, absent: Sequence[str] = ()) -> DataFrame:
+    """``df`` with exactly the columns of ``spec``, in order, with its types (``absent``
+    ones all null); timestamps as ``timestamp_ntz``."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, TimestampNTZType, TimestampType
 
     have = {f.name: f.dataType for f in df.schema.fields}
     cols = []
     for name, dtype in spec.schema.items():
+        if name in absent:
+            cols.append(F.lit(None).cast(_spark_type(dtype)).alias(name))
+            continue
         kind = have[name]
         if dtype == pl.Datetime("us"):
             if isinstance(kind, TimestampNTZType):
@@ -388,15 +410,71 @@ def read_tables(
         raise OlistDataError(f"{base}: not a directory (expected the folder of Olist files)")
     names = TABLE_NAMES if tables is None else tuple(tables)
     out = {}
+    coverage = Coverage()
+    first = base
     for name in names:
         spec = TABLES[name]
-        where, df = _locate(spark, base, spec, fmt)
+        try:
+            where, df = _locate(spark, base, spec, fmt)
+        except OlistDataError:
+            if name in REQUIRED_TABLES or name not in PLAN_TABLES:
+                raise
+            coverage.tables[name] = "no file"
+            continue
         columns = [c.lstrip("\ufeff") for c in df.columns]  # a UTF-8 BOM before the header
         df = df.toDF(*columns)
         # check_columns only formats its path into the message: a URL is kept as written
-        check_columns(where, spec, columns)  # type: ignore[arg-type]
-        out[name] = _typed(df, spec, where)
+        absent = check_columns(where, spec, columns)  # type: ignore[arg-type]
+        if absent:
+            coverage.columns[name] = absent
+        if name in PLAN_TABLES and name not in REQUIRED_TABLES:
+            with spark_errors(where):
+                if not df.limit(1).count():
+                    coverage.tables[name] = "header only"
+        out[name] = _typed(df, spec, where, absent)
+        first = where if first == base else first
+    if any(n in PLAN_TABLES for n in names):
+        out = _complete(spark, out, coverage, first)
     return out
+
+
+def _empty_table(spark: SparkSession, name: str) -> DataFrame:
+    ddl = ", ".join(f"`{c}` {_spark_type(t)}" for c, t in TABLES[name].schema.items())
+    return spark.createDataFrame([], ddl)
+
+
+def _complete(
+    spark: SparkSession, tables: dict[str, DataFrame], coverage: Coverage, where: str
+) -> dict[str, DataFrame]:
+    """The plan's tables as :func:`olist_fast.io.complete_tables` completes them: an absent
+    optional table empty, payments derived from the items when there are none (a header-
+    only file is an empty table already); the same one warning."""
+    from pyspark.sql import functions as F
+
+    for name in PLAN_TABLES:
+        if name not in tables:
+            tables[name] = _empty_table(spark, name)
+            coverage.tables.setdefault(name, "no file")
+    if ORDER_PAYMENTS in coverage.tables:
+        if ORDER_ITEMS in coverage.tables:
+            raise coverage.no_amounts(where)
+        value = F.col("price") + F.coalesce(F.col("freight_value"), F.lit(0.0))
+        tables[ORDER_PAYMENTS] = (
+            tables[ORDER_ITEMS]
+            .groupBy("order_id")
+            .agg(F.sum(value).alias("payment_value"))
+            .select(
+                "order_id",
+                F.lit(1).cast("bigint").alias("payment_sequential"),
+                F.lit(None).cast("string").alias("payment_type"),
+                F.lit(None).cast("bigint").alias("payment_installments"),
+                "payment_value",
+            )
+        )
+        coverage.amount_from_items = True
+    if (message := coverage.message()) is not None:
+        log.warning("%s", message)
+    return tables
 
 
 # -- global facts ------------------------------------------------------------------------
@@ -1047,8 +1125,6 @@ def run_on_spark(
 
     The data is a local folder or a URL Spark can read (``config.data``); the input
     fingerprints of the manifest hash local files only, as ``run`` does."""
-    import logging
-
     from olist_fast import pipeline as P
     from olist_fast.config import RunConfig
     from olist_fast.data import resolve_data_dir
@@ -1057,7 +1133,6 @@ def run_on_spark(
 
     config = config or RunConfig()
     out = P.local_out(config.out, "run")
-    log = logging.getLogger("olist_fast")
     timer = P.Timer(log.info)
     with using_threads(config.n_jobs):
         location = resolve_data_dir(config.data)
@@ -1086,7 +1161,7 @@ def run_on_spark(
         done = Snapshots(protocol, [scores.select("customer_unique_id"), *past])
         # the manifest hashes the local files read (Spark's own URLs, s3a:// and the like,
         # are not Polars-readable: none are recorded for them)
-        located = {} if _is_url(location) else locate_olist(location, tables=FEATURE_TABLES)
+        located = {} if _is_url(location) else locate_olist(location)
         source = P.Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
         files = timer.run(
             "write",

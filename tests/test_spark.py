@@ -282,14 +282,37 @@ def assert_reads_fail_alike(spark, folder: Path) -> None:
 @pytest.mark.spark
 def test_missing_folder_and_file_as_single_machine(spark, data_copy: Path) -> None:
     assert_reads_fail_alike(spark, data_copy / "nope")
-    (data_copy / "olist_order_items_dataset.csv").unlink()
+    (data_copy / "olist_customers_dataset.csv").unlink()
     assert_reads_fail_alike(spark, data_copy)
 
 
 @pytest.mark.spark
 def test_missing_column_as_single_machine(spark, data_copy: Path) -> None:
     path = data_copy / "olist_customers_dataset.csv"
-    pl.read_csv(path, infer_schema=False).drop("customer_state").write_csv(path)
+    pl.read_csv(path, infer_schema=False).drop("customer_unique_id").write_csv(path)
+    assert_reads_fail_alike(spark, data_copy)
+
+
+@pytest.mark.spark
+def test_optional_tables_and_columns_as_single_machine(spark, data_copy: Path) -> None:
+    """No reviews, items or products, no payments file (amounts from... nowhere: refused
+    alike), header-only payments with items, absent delivery columns: Spark reads what the
+    single machine reads and gives the same features."""
+    for stem in ("olist_order_reviews_dataset", "olist_products_dataset"):
+        (data_copy / f"{stem}.csv").unlink()
+    orders = data_copy / "olist_orders_dataset.csv"
+    pl.read_csv(orders, infer_schema=False).drop(
+        "order_delivered_customer_date", "order_estimated_delivery_date"
+    ).write_csv(orders)
+    payments = data_copy / "olist_order_payments_dataset.csv"
+    payments.write_text(payments.read_text().splitlines()[0] + "\n")  # amounts from items
+    (want,) = in_process(data_copy, [COVERED])
+    spark_tables = S.read_tables(spark, data_copy, tables=S.FEATURE_TABLES)
+    got = S.to_polars(S.features(spark, spark_tables, COVERED, partitions=2),
+                      sort=["customer_unique_id"])  # fmt: skip
+    same(got, want)
+    assert want["n_reviews"].max() == 0 and want["monetary"].sum() > 0
+    (data_copy / "olist_order_items_dataset.csv").unlink()
     assert_reads_fail_alike(spark, data_copy)
 
 
