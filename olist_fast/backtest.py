@@ -26,6 +26,7 @@ from olist_fast.evaluate import (
     paired_difference,
     ranking_report,
     spend_report,
+    value_report,
 )
 from olist_fast.fitting import Drift, fit_final, measure_drift, with_drift
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
@@ -68,6 +69,9 @@ class Backtest:
     deciles: dict
     spend: dict
     curves: Curves
+    value: dict = field(default_factory=dict)
+    """Expected value (propensity x expected spend) against realized spend: totals, per
+    decile, normalized Gini (:func:`olist_fast.evaluate.value_report`)."""
     truth: dict[str, Any] | None = None
     drift: Drift | None = None
     notes: list[str] = field(default_factory=list)
@@ -86,6 +90,7 @@ class Backtest:
             "calibration_bins": self.calibration_bins,
             "deciles": self.deciles,
             "spend": self.spend,
+            "value": self.value,
             "truth": self.truth,
             "calibration_drift": self.drift.as_dict() if self.drift else None,
             "notes": self.notes,
@@ -141,8 +146,10 @@ def run_backtest(
                               boot[:, [0, i]], random_state=seed)
         )  # fmt: skip
     buyers = y == 1
-    actual = test["future_spend"].to_numpy()[buyers]
-    model_spend = model.spend_of(X[buyers])
+    realized = test["future_spend"].to_numpy()
+    actual = realized[buyers]
+    expected_spend = model.spend_of(X)
+    model_spend = expected_spend[buyers]
     naive_spend = test["avg_order_value"].to_numpy()[buyers]
     return Backtest(
         test_date=snaps.protocol.date(TEST),
@@ -159,6 +166,13 @@ def run_backtest(
             "naive_avg_order_value": spend_report("past avg order value", actual, naive_spend),
         },
         curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
+        value={
+            **value_report(prob * expected_spend, realized),
+            "spend_per_buyer": {
+                "predicted_mean": float(model_spend.mean()),
+                "realized_mean": float(actual.mean()),
+            },
+        },
         truth=truth(snaps.protocol.date(TEST), test, {"chosen": prob}) if truth else None,
         drift=drift,
         notes=notes,

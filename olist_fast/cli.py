@@ -294,14 +294,28 @@ def generate(
             "0.001-0.6. Default: realistic (about 0.011).",
         ),
     ] = None,
+    arrivals: Annotated[
+        str,
+        typer.Option(
+            "--arrivals",
+            help="When first-time customers arrive: growth (the real, rising monthly curve), "
+            "steady (a constant rate over the same dates) or cohort (all in 2017-01..03, "
+            "then no new customers).",
+        ),
+    ] = "growth",
 ) -> None:
     """Write a generated demo dataset in the exact format of the real Kaggle files."""
     from olist_fast.synth import generate as _generate
 
     t0 = time.perf_counter()
     rate = "" if repeat_rate is None else f", repeat rate {repeat_rate:g}"
-    say(f"Generating scale {scale:g}, seed {seed}{rate} into {out}/ ...")
-    paths = guarded(lambda: _generate(out, scale=scale, random_state=seed, repeat_rate=repeat_rate))
+    kind = "" if arrivals == "growth" else f", {arrivals} arrivals"
+    say(f"Generating scale {scale:g}, seed {seed}{rate}{kind} into {out}/ ...")
+    paths = guarded(
+        lambda: _generate(
+            out, scale=scale, random_state=seed, repeat_rate=repeat_rate, arrivals=arrivals
+        )
+    )
     size = sum(p.stat().st_size for p in paths) / 1e6
     say(f"Wrote {len(paths)} files ({size:.1f} MB) in {time.perf_counter() - t0:.1f} s.")
 
@@ -542,6 +556,14 @@ def print_summary(result) -> None:
     sp = bt["spend"]
     typer.echo(f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
                f"order value {sp['naive_avg_order_value']['mae']:.1f}")  # fmt: skip
+    if value := bt.get("value"):
+        per = value["spend_per_buyer"]
+        top = ", ".join(f"{d['ratio']:.2f}" for d in value["deciles"][:3])
+        typer.echo(f"  value: expected {value['expected_total']:,.0f}, realized "
+                   f"{value['realized_total']:,.0f} ({value['ratio']:.2f}); spend per buyer "
+                   f"predicted {per['predicted_mean']:.1f}, realized "
+                   f"{per['realized_mean']:.1f}; top deciles {top}; normalized Gini "
+                   f"{value['normalized_gini']:.3f}")  # fmt: skip
     typer.echo(f"Chosen setup: {result.chosen}. Files:")
     for name, path in result.files.items():
         typer.echo(f"  {name:<9}{path}")

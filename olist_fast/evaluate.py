@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
@@ -313,4 +313,46 @@ def spend_report(name: str, actual: np.ndarray, predicted: np.ndarray) -> dict:
         "rmse": float(np.sqrt((err**2).mean())) if len(err) else math.nan,
         "spearman": float(rho),
         "buyers": len(actual),
+    }
+
+
+def normalized_gini_score(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """The Gini of ``actual`` ordered by ``predicted``, over the Gini of the best order
+    (1: the perfect ranking of value, 0: a random one). Ties in ``predicted`` count at
+    their mean position."""
+    actual = np.asarray(actual, dtype=float)
+    total = actual.sum()
+    if len(actual) < 2 or total <= 0:
+        return math.nan
+
+    def gini(order_by: np.ndarray) -> float:
+        ranks = rankdata(-order_by, method="average")  # 1 = the highest
+        share = (actual * (len(actual) - ranks + 0.5)).sum() / (total * len(actual))
+        return share - 0.5
+
+    return float(gini(np.asarray(predicted, dtype=float)) / gini(actual))
+
+
+def value_report(expected: np.ndarray, realized: np.ndarray) -> dict:
+    """What a user plans with, summed: total expected value against realized spend, per
+    decile of expected value (the highest first), and the normalized Gini of value."""
+    expected = np.asarray(expected, dtype=float)
+    realized = np.maximum(np.asarray(realized, dtype=float), 0.0)
+    n = len(expected)
+    order = np.argsort(-expected, kind="stable")
+    decile = np.empty(n, dtype=np.int64)
+    decile[order] = np.ceil(np.arange(1, n + 1) * 10 / max(n, 1)).astype(np.int64)
+    deciles = []
+    for d in range(1, 11):
+        rows = decile == d
+        pred, real = float(expected[rows].sum()), float(realized[rows].sum())
+        deciles.append({"decile": d, "expected": pred, "realized": real,
+                        "ratio": pred / real if real > 0 else math.nan})  # fmt: skip
+    total_pred, total_real = float(expected.sum()), float(realized.sum())
+    return {
+        "expected_total": total_pred,
+        "realized_total": total_real,
+        "ratio": total_pred / total_real if total_real > 0 else math.nan,
+        "deciles": deciles,
+        "normalized_gini": normalized_gini_score(realized, expected),
     }

@@ -127,3 +127,27 @@ def test_platt_calibration_never_turns_the_ranking_upside_down() -> None:
     order = np.argsort(s)
     assert np.all(np.diff(p[order]) >= 0)  # the model's ranking stands
     assert float(np.sum(w * p)) == pytest.approx(float(np.sum(w * y)), rel=1e-6)
+
+
+def test_normalized_gini_is_one_for_the_best_order_and_near_zero_for_noise() -> None:
+    from olist_fast.evaluate import normalized_gini_score
+
+    rng = np.random.default_rng(0)
+    actual = rng.lognormal(3, 1, 5000) * (rng.random(5000) < 0.1)
+    assert normalized_gini_score(actual, actual) == pytest.approx(1.0)
+    assert normalized_gini_score(actual, actual * 3 + 1) == pytest.approx(1.0)  # order only
+    assert normalized_gini_score(actual, -actual) < -0.9
+    assert abs(normalized_gini_score(actual, rng.random(5000))) < 0.05
+
+
+def test_value_report_sums_and_deciles() -> None:
+    from olist_fast.evaluate import value_report
+
+    expected = np.arange(100, dtype=float)
+    realized = np.where(np.arange(100) >= 90, 20.0, 0.0)
+    realized[0] = -5.0  # a refund: realized spend is floored at zero
+    r = value_report(expected, realized)
+    assert r["expected_total"] == pytest.approx(4950.0) and r["realized_total"] == 200.0
+    assert r["deciles"][0]["expected"] == pytest.approx(sum(range(90, 100)))
+    assert r["deciles"][0]["realized"] == 200.0 and r["deciles"][1]["realized"] == 0.0
+    assert r["normalized_gini"] == pytest.approx(1.0)

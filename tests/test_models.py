@@ -237,3 +237,52 @@ def test_sparse_penalty_refuses_one_class() -> None:
     for y in (np.zeros(100), np.ones(100)):
         with pytest.raises(ValueError, match="needs both classes"):
             sparse_penalty(y, 10, balanced=False)
+
+
+def _buyers_set(X: np.ndarray, spend: np.ndarray):
+    from olist_fast.encode import Encoding
+    from olist_fast.models import Imbalance
+    from olist_fast.protocol import TrainingSet
+
+    n = len(spend)
+    y = np.ones(n, dtype=np.int64)
+    return TrainingSet(dates=(), encoding=Encoding(categories={}), X=X, y=y,
+                       weight=np.ones(n), latest=np.ones(n, dtype=bool),
+                       snapshot=np.zeros(n, dtype=np.int64), groups=np.arange(n),
+                       spend=spend, imbalance=Imbalance.of(y))  # fmt: skip
+
+
+def test_expected_spend_is_a_mean_not_a_median() -> None:
+    """Log-normal spend (sigma 1): the mean is e^0.5 = 1.65 times the median. The log
+    model alone predicts near the median; the smearing factor brings it to the mean."""
+    from olist_fast.fitting import FittedModel, fit_spend
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 3))
+    spend = np.exp(4.0 + 0.3 * X[:, 0] + rng.normal(0, 1.0, 3000))
+    fit = fit_spend(_buyers_set(X, spend), seed=0)
+    model = FittedModel("logistic", None, None, None, fit.model, 90,  # type: ignore[arg-type]
+                        spend_smearing=fit.smearing)  # fmt: skip
+    predicted = model.spend_of(X)
+    assert predicted.mean() == pytest.approx(spend.mean(), rel=0.08)
+    median_only = np.expm1(fit.model.predict(X))
+    assert median_only.mean() < 0.75 * spend.mean()
+
+
+def test_spend_rules_for_refunds_outliers_and_few_buyers(caplog) -> None:
+    from olist_fast.fitting import fit_spend
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 2))
+    spend = np.exp(4.0 + rng.normal(0, 0.8, 500))
+    base = fit_spend(_buyers_set(X, spend), seed=0).smearing
+    whale = spend.copy()
+    whale[0] = 1000 * np.median(spend)  # one buyer spends a thousand times the median
+    assert fit_spend(_buyers_set(X, whale), seed=0).smearing < 1.05 * base
+    refunds = spend.copy()
+    refunds[:20] = -50.0  # net-negative windows count as zero spend, no crash
+    assert np.isfinite(fit_spend(_buyers_set(X, refunds), seed=0).smearing)
+    few = fit_spend(_buyers_set(X[:12], spend[:12]), seed=0)
+    assert "only 12 buyers" in caplog.text
+    mean = np.exp(few.model.predict(X[:1]))[0] * few.smearing - 1
+    assert mean == pytest.approx(spend[:12].mean())
