@@ -7,7 +7,7 @@ translation file). ``simulate`` also keeps what the generator knows, so
 ``Simulation.true_probability`` gives every customer's exact chance of buying
 again. Everything is vectorised numpy; one seed gives one set of bytes.
 
-Repeat purchases. Everyone makes a first order on the real monthly curve. After
+Repeat purchases. Everyone makes a first order on the arrival curve (below); after
 it, a person's next order arrives in continuous time with the intensity (per day)
 
     mu(t) = e^(a + beta0 + c(n) + x) S(t) G(t) (1 + A e^(-s/tau)) + B e^(rho a) e^(-s/tau_s)
@@ -45,6 +45,27 @@ later day within 90 days of their first eligible order is ``repeat_rate``
 (:func:`solve_beta0`); the default, 1.1 %, together with the shape above gives
 the real data's 3.1 % of customers with two or more orders (2.2 % on two or more
 days, 0.26 % with three or more).
+
+Arrivals. ``arrivals`` chooses the shop: when first orders come and whether ``G``
+grows (``ARRIVALS``; every kind has the same number of people at a scale, but for the
+trickle after the collapse, the same season, status and delivery profile, and the same
+collapse at 2018-09-01):
+
+* ``growth`` (the default): first orders on the real monthly curve (``MONTHLY_ORDERS``),
+  rising through 2017-18, then the trickle of new people after the collapse; ``G``
+  grows by ``GROWTH_PER_YEAR``;
+* ``steady``: first orders at a constant rate per day from the first purchase
+  (2016-09-04) to the collapse, the same trickle after it; ``G = 1``;
+* ``cohort``: every first order within ``COHORT_MONTHS`` (2017-01..2017-03, a constant
+  rate per day), no new people afterwards (no trickle either); ``G = 1``. By the
+  collapse the cohort has aged 18 months. Only repeat orders follow the quarter, so the
+  data-health rule (the healthy period ends at the first month after the busiest with
+  under 10 % of its eligible orders) ends the healthy period on 2017-04-01 at the
+  default rate; at high rates (0.2) no month falls that low and it ends after the data
+  (2018-09-01). An explicit ``as_of`` of 2018-09-01 works at both.
+
+``beta0`` is solved per kind (the pilot is drawn with the kind's arrivals and ``G``), so
+``repeat_rate`` means the same for every kind.
 """
 
 from __future__ import annotations
@@ -260,6 +281,9 @@ SEASON = np.array([0.95, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.15]
 BLACK_FRIDAYS = ("2016-11-25", "2017-11-24")
 BLACK_FRIDAY_BOOST = 2.0
 GROWTH_PER_YEAR = 0.7  # slope of the log intensity in years (reference: 2018-01-01)
+# the arrival curves of first orders (the module docstring); the first is the default
+ARRIVALS = ("growth", "steady", "cohort")
+COHORT_MONTHS = ("2017-01", "2017-02", "2017-03")
 # shifts of the log intensity after an order, by how the order went
 EXPERIENCE = {
     "late": -0.6,  # delivered after the estimated date
@@ -291,8 +315,9 @@ def _grid_days(seconds: np.ndarray) -> np.ndarray:
     return (seconds - GRID_START) / DAY
 
 
-def _day_factors() -> tuple[np.ndarray, np.ndarray]:
-    """Per grid day: season x growth, and the share of that day's orders that are eligible."""
+def _day_factors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per grid day: season x growth, the season alone (``G = 1``), and the share of that
+    day's orders that are eligible."""
     day0 = np.datetime64("2016-09-01")
     days = np.arange(GRID_DAYS)
     month = (day0 + days).astype("datetime64[M]").astype(np.int64) % 12
@@ -303,10 +328,10 @@ def _day_factors() -> tuple[np.ndarray, np.ndarray]:
     years = (days - int((np.datetime64("2018-01-01") - day0).astype(np.int64))) / 365.25
     bad = _STATUS_SHARE[2] + _STATUS_SHARE[3]
     eligible = 1.0 - bad * _non_delivered_scale(GRID_START + DAY * days)
-    return season * np.exp(GROWTH_PER_YEAR * years), eligible
+    return season * np.exp(GROWTH_PER_YEAR * years), season, eligible
 
 
-_SEASON_GROWTH, _ELIGIBLE_SHARE = _day_factors()
+_SEASON_GROWTH, _SEASON, _ELIGIBLE_SHARE = _day_factors()
 
 
 @dataclass(frozen=True)
@@ -320,9 +345,9 @@ class _Weights:
 
 
 @functools.cache
-def _weights(tau: float, eligible: bool) -> _Weights:
+def _weights(tau: float, eligible: bool, growth: bool) -> _Weights:
     q = _ELIGIBLE_SHARE if eligible else np.ones(GRID_DAYS)
-    w = _SEASON_GROWTH * q
+    w = (_SEASON_GROWTH if growth else _SEASON) * q
     j = np.arange(GRID_DAYS)
     piece = w * tau * np.exp(-j / tau) * -np.expm1(-1.0 / tau)
     tail = np.append(np.cumsum(piece[::-1])[::-1], 0.0)  # summed from the small end
@@ -345,6 +370,7 @@ class RepeatProcess:
     split_days: float = 2.0 / 24.0  # tau_s: its time constant (2 hours)
     split_taste: float = 0.5  # rho: how much the taste drives splitting
     repeater: float = 0.7  # c(n): the shift once a person has two or more eligible orders
+    growth: bool = True  # G grows by GROWTH_PER_YEAR; False: G = 1
 
     def level(self, experience: np.ndarray, n_eligible: np.ndarray) -> np.ndarray:
         """``beta0 + c(n) + x`` for the experience ``x`` of an order and the ``n`` eligible
@@ -358,7 +384,7 @@ class RepeatProcess:
         the split spike ``e^(-s/tau_s)`` (until the midnight after ``t0``), with
         ``s = t - t0``, ``t0 <= u``; thinned by the eligible share when ``eligible``.
         Exact: the day factors are steps, the kernels are integrated in closed form."""
-        wt = _weights(self.boost_days, eligible)
+        wt = _weights(self.boost_days, eligible, self.growth)
         n = GRID_DAYS
         u = np.clip(u, 0.0, n)
         v = np.clip(v, u, n)
@@ -454,11 +480,21 @@ def check_repeat_rate(repeat_rate: float | None) -> float:
     return float(repeat_rate)
 
 
+def check_arrivals(arrivals: str) -> str:
+    """``arrivals`` when it names an arrival curve (``ARRIVALS``)."""
+    if arrivals not in ARRIVALS:
+        raise OlistUsageError(
+            f"arrivals must be one of {', '.join(ARRIVALS)} (the curve of first orders), "
+            f"got {arrivals!r}"
+        )
+    return arrivals
+
+
 @functools.cache
-def _pilot() -> tuple[np.ndarray, np.ndarray]:
+def _pilot(arrivals: str) -> tuple[np.ndarray, np.ndarray]:
     """First purchase (grid days) and experience of the first-time buyers of a fixed pilot
-    draw whose whole repeat window lies before the collapse."""
-    g = _Generator(_PILOT_SCALE, _PILOT_SEED)
+    draw with these arrivals whose whole repeat window lies before the collapse."""
+    g = _Generator(_PILOT_SCALE, _PILOT_SEED, arrivals)
     g.people()
     f = g._order_facts(g._first_orders())
     t1 = _grid_days(f.purchase)
@@ -467,8 +503,9 @@ def _pilot() -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def solve_beta0(repeat_rate: float) -> float:
-    """The intercept that makes the expected repeat rate ``repeat_rate``.
+def solve_beta0(repeat_rate: float, arrivals: str = "growth") -> float:
+    """The intercept that makes the expected repeat rate ``repeat_rate`` for a shop with
+    these ``arrivals`` (their first orders' dates and ``G`` both move the share).
 
     The expected share, over the pilot's first-time buyers with the taste integrated out
     by Gauss-Hermite quadrature, of those with an eligible order on a later day within the
@@ -476,8 +513,8 @@ def solve_beta0(repeat_rate: float) -> float:
     for ``beta0`` by Newton's method. The expectation ignores that a same-day split order
     moves the state before the later days start.
     """
-    proc = RepeatProcess(beta0=0.0)
-    t1, x = _pilot()
+    proc = _process_for(0.0, check_arrivals(arrivals))
+    t1, x = _pilot(arrivals)
     slow, _ = proc.components(t1, np.floor(t1) + 1.0, t1 + REPEAT_WINDOW_DAYS, eligible=True)
     z, w = _HERMITE
     scaled = np.exp(proc.taste_sd * z[:, None] + x) * slow
@@ -504,13 +541,30 @@ def solve_beta0(repeat_rate: float) -> float:
     return beta0
 
 
+def _process_for(beta0: float, arrivals: str) -> RepeatProcess:
+    """The repeat process of a shop with these ``arrivals``: ``G`` grows only for growth."""
+    return RepeatProcess(beta0=beta0, growth=arrivals == "growth")
+
+
+def _even_months(start: int, end: int) -> dict[str, float]:
+    """The share of each month in ``[start, end)`` (epoch seconds) at a constant rate."""
+    shares: dict[str, float] = {}
+    m = (EPOCH + timedelta(seconds=start)).strftime("%Y-%m")
+    while _month_start(m) < end:
+        lo, hi = max(_month_start(m), start), min(_month_start(_next_month(m)), end)
+        shares[m] = (hi - lo) / (end - start)
+        m = _next_month(m)
+    return shares
+
+
 class _Generator:
     """Holds the random state and the drawn entities while the tables are built."""
 
-    def __init__(self, scale: float, seed: int) -> None:
+    def __init__(self, scale: float, seed: int, arrivals: str = "growth") -> None:
         if not scale > 0:
             raise OlistUsageError(f"scale must be > 0, got {scale}")
         self.scale = scale
+        self.arrivals = check_arrivals(arrivals)
         self.rng = np.random.default_rng(seed)
 
     # -- people, sellers, products ------------------------------------------------------
@@ -575,17 +629,29 @@ class _Generator:
 
     # -- orders ----------------------------------------------------------------------------
     def _first_orders(self) -> _Orders:
-        """Everyone's first order on the real monthly curve, then the trickle after the
-        collapse (new people)."""
+        """Everyone's first order on the arrival curve, then (but for a cohort) the trickle
+        after the collapse (new people)."""
         rng = self.rng
         n_people = self.p_state.size
-        counts = {m: c for m, c in MONTHLY_ORDERS.items() if m < "2018-09"}
-        total = sum(counts.values())
-        month_p = np.array(list(counts.values()), dtype=float) / total
+        if self.arrivals == "growth":
+            counts = {m: c for m, c in MONTHLY_ORDERS.items() if m < "2018-09"}
+            total = sum(counts.values())
+            month_p = np.array(list(counts.values()), dtype=float) / total
+            months = list(counts)
+        else:  # a constant rate per day over the range or the cohort's quarter
+            if self.arrivals == "steady":
+                start, end = FIRST_PURCHASE, COLLAPSE
+            else:
+                start = _month_start(COHORT_MONTHS[0])
+                end = _month_start(_next_month(COHORT_MONTHS[-1]))
+            shares = _even_months(start, end)
+            month_p, months = np.array(list(shares.values())), list(shares)
         # repeat orders add a few per cent to the volume; first orders fill the rest
         per_month = rng.multinomial(n_people, month_p)
-        first = _purchase_times(rng, dict(zip(counts, per_month, strict=True)))
+        first = _purchase_times(rng, dict(zip(months, per_month, strict=True)))
         rng.shuffle(first)
+        if self.arrivals == "cohort":  # nobody new after the quarter
+            return _Orders(np.arange(first.size), first, np.ones(first.size, np.int64))
         tail = {m: _count(MONTHLY_ORDERS[m] * self.scale, rng) for m in ("2018-09", "2018-10")}
         tail_t = _purchase_times(rng, tail)
         if tail_t.size:
@@ -801,6 +867,7 @@ class Simulation:
     process: RepeatProcess
     repeat_rate: float
     history: _History = field(repr=False)
+    arrivals: str = "growth"
 
     def true_probability(self, as_of: datetime, horizon_days: int) -> pl.DataFrame:
         """Each person's chance of an eligible order in ``[as_of, as_of + horizon_days)``.
@@ -839,17 +906,22 @@ class Simulation:
 
 
 def simulate(
-    *, scale: float = 1.0, random_state: int = 0, repeat_rate: float | None = None
+    *,
+    scale: float = 1.0,
+    random_state: int = 0,
+    repeat_rate: float | None = None,
+    arrivals: str = "growth",
 ) -> Simulation:
     """Draw the nine Olist tables and keep what is needed for their true probabilities.
 
     ``repeat_rate`` is the share of first-time buyers who buy again (an eligible order on
     a later day) within 90 days of their first eligible order, between 0.001 and 0.6;
-    None is the realistic default.
+    None is the realistic default. ``arrivals`` is the curve of first orders: ``growth``
+    (the real one), ``steady`` or ``cohort`` (the module docstring).
     """
     rate = check_repeat_rate(repeat_rate)
-    g = _Generator(scale, random_state)
-    process = RepeatProcess(beta0=solve_beta0(rate))
+    g = _Generator(scale, random_state, arrivals)
+    process = _process_for(solve_beta0(rate, arrivals), arrivals)
     g.people()
     g.sellers()
     g.products()
@@ -864,14 +936,22 @@ def simulate(
         taste=process.taste_sd * g.p_taste,
         uid=g.p_uid,
     )
-    return Simulation(tables=tables, process=process, repeat_rate=rate, history=history)
+    return Simulation(
+        tables=tables, process=process, repeat_rate=rate, history=history, arrivals=arrivals
+    )
 
 
 def make_olist(
-    *, scale: float = 1.0, random_state: int = 0, repeat_rate: float | None = None
+    *,
+    scale: float = 1.0,
+    random_state: int = 0,
+    repeat_rate: float | None = None,
+    arrivals: str = "growth",
 ) -> dict[str, pl.DataFrame]:
     """Draw the nine Olist tables at ``scale`` (1.0 is about 99k orders) as typed frames."""
-    return simulate(scale=scale, random_state=random_state, repeat_rate=repeat_rate).tables
+    return simulate(
+        scale=scale, random_state=random_state, repeat_rate=repeat_rate, arrivals=arrivals
+    ).tables
 
 
 def _assemble(g: _Generator) -> dict[str, pl.DataFrame]:
@@ -1223,16 +1303,21 @@ def generate(
     scale: float = 1.0,
     random_state: int = 0,
     repeat_rate: float | None = None,
+    arrivals: str = "growth",
 ) -> list[Path]:
     """Draw the demo dataset and write it as CSV files, plus ``PARAMS_FILE`` (the generator's
     arguments, so :func:`load_simulation` can draw it again); returns the paths written."""
     check_repeat_rate(repeat_rate)
-    tables = make_olist(scale=scale, random_state=random_state, repeat_rate=repeat_rate)
+    check_arrivals(arrivals)
+    tables = make_olist(
+        scale=scale, random_state=random_state, repeat_rate=repeat_rate, arrivals=arrivals
+    )
     paths = write_olist(tables, out_dir)
     params = {
         "scale": scale,
         "random_state": random_state,
         "repeat_rate": repeat_rate,
+        "arrivals": arrivals,
         "generator_version": GENERATOR_VERSION,
     }
     path = Path(out_dir) / PARAMS_FILE
@@ -1255,7 +1340,8 @@ def load_simulation(data_dir: str | os.PathLike[str]) -> Simulation | None:
     generated (no ``PARAMS_FILE``).
 
     The same arguments give the same tables, so the truth is that of the files as long as
-    nobody edited them; this is not checked.
+    nobody edited them; this is not checked. Files without ``arrivals`` (written before
+    it existed) are ``growth``.
     """
     params = read_generator_params(data_dir)
     if params is None:
@@ -1270,4 +1356,5 @@ def load_simulation(data_dir: str | os.PathLike[str]) -> Simulation | None:
         scale=params["scale"],
         random_state=params["random_state"],
         repeat_rate=params["repeat_rate"],
+        arrivals=params.get("arrivals", "growth"),
     )

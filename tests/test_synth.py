@@ -7,9 +7,12 @@ each tolerance is stated next to its figure.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -18,12 +21,17 @@ from olist_fast.cli import app
 from olist_fast.io import scan_olist
 from olist_fast.schema import TABLES
 from olist_fast.synth import (
+    COHORT_MONTHS,
     DEFAULT_REPEAT_RATE,
     GENERATOR_VERSION,
     PARAMS_FILE,
+    Simulation,
     generate,
+    load_simulation,
     make_olist,
     read_generator_params,
+    simulate,
+    solve_beta0,
     write_olist,
 )
 from olist_fast.truth import realised_repeat_rate
@@ -226,6 +234,7 @@ def test_generate_writes_its_parameters(tmp_path: Path) -> None:
         "scale": 0.01,
         "random_state": 4,
         "repeat_rate": 0.05,
+        "arrivals": "growth",
         "generator_version": GENERATOR_VERSION,
     }
 
@@ -240,3 +249,149 @@ def test_cli_repeat_rate(tmp_path: Path) -> None:
     assert r.exit_code == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "repeat_rate must be between" in errors[0], r.output
+
+
+def test_cli_arrivals(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["generate", "--out", str(tmp_path / "a"), "--scale", "0.01", "--arrivals"]
+    r = runner.invoke(app, [*args, "cohort"])
+    assert r.exit_code == 0, r.output
+    assert read_generator_params(tmp_path / "a")["arrivals"] == "cohort"  # type: ignore[index]
+    r = runner.invoke(app, [*args, "weekly"])
+    assert r.exit_code == 1
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "arrivals must be one of growth, steady, cohort" in errors[0]
+
+
+# -- the arrival curves -----------------------------------------------------------------------
+# sha256 of each file of generate(scale=0.02, random_state=0) before the arrival curves
+# existed: the default (growth) must keep drawing the same bytes. A new Polars or NumPy
+# that formats or draws differently changes them too; then check the change is theirs.
+PINNED = {
+    "customers": "0a5f7289239d60f9c6b24c561729adbc05a4f77375501f4c4222fa4ad82639c8",
+    "geolocation": "9e36e5b474dee12a7a7f52077dac8bf34bdcaab73931628ff171ad39f126916b",
+    "order_items": "2f05d908a9ce67233cdb7c3f5c0a47f841b3aaa1a80bcff72e9273dc154025b3",
+    "order_payments": "481bab5964e6c6de402369602560aa6fc62eeeb8d63e6feb90511cb097771fb5",
+    "order_reviews": "fe062adbc0a4f36d4582e88c1597eddcfe7c51f165763df58ab75075853f6f7b",
+    "orders": "2448a7e3edd4aea28b4eee98c1658b623990c9722df8f1109469e07d39e418c8",
+    "products": "4e919c81b8de8573367e5c899bc5b6afcce36086c918261e46a96107003414b7",
+    "sellers": "ec2d908bb521938a196b1ac1b286636aab9c7fabf031a455098e1e21f46f34e7",
+    "translation": "a81f0d1f27b27e7293f761bc79e3ce8f348ee39c4b3ed3e49bde38f478586278",
+}  # fmt: skip
+
+
+def test_default_arrivals_draw_the_same_bytes_as_before(tmp_path: Path) -> None:
+    generate(tmp_path / "a", scale=0.02, random_state=0)
+    generate(tmp_path / "b", scale=0.02, random_state=0, arrivals="growth")
+    got = digest(tmp_path / "a")
+    assert got == digest(tmp_path / "b")
+    del got[PARAMS_FILE]  # it gained "arrivals"
+    assert {re.sub(r"^olist_|^product_category_name_|(_dataset)?\.csv$", "", k): v
+            for k, v in got.items()} == PINNED  # fmt: skip
+    # and the same truth: the intercept of the default rate before the curves existed
+    assert solve_beta0(DEFAULT_REPEAT_RATE) == pytest.approx(-10.34897636834803, rel=1e-12)
+
+
+def first_orders(tables: dict[str, pl.DataFrame]) -> pl.Series:
+    """Each person's first purchase (any status)."""
+    oc = tables["orders"].join(tables["customers"], on="customer_id")
+    return oc.group_by("customer_unique_id").agg(pl.col("order_purchase_timestamp").min())[
+        "order_purchase_timestamp"
+    ]
+
+
+def assert_even_per_day(first: pl.Series, start: datetime, end: datetime) -> None:
+    """Monthly counts of ``first`` in ``[start, end)`` each within 4 sd of a constant rate
+    per day (binomial counts of the share of the month's days)."""
+    inside = first.filter((first >= start) & (first < end))
+    counts = dict(inside.dt.strftime("%Y-%m").value_counts().iter_rows())
+    first_month = datetime(start.year, start.month, 1)
+    months = pl.datetime_range(first_month, end, "1mo", closed="left", eager=True)
+    total = (end - start).total_seconds()
+    assert len(counts) == months.len()
+    for m in months:
+        lo = max(m, start)
+        hi = min(datetime(m.year + m.month // 12, m.month % 12 + 1, 1), end)
+        share = (hi - lo).total_seconds() / total
+        want = inside.len() * share
+        got = counts[m.strftime("%Y-%m")]
+        assert abs(got - want) <= 4 * np.sqrt(want * (1 - share)), (m, got, want)
+
+
+def test_steady_arrivals_are_flat() -> None:
+    tables = make_olist(scale=0.1, random_state=3, arrivals="steady")
+    first = first_orders(tables)
+    growth = first_orders(make_olist(scale=0.1, random_state=3))
+    assert first.len() == growth.len()  # the same people, spread evenly
+    collapse = datetime(2018, 9, 1)
+    assert_even_per_day(first, datetime(2016, 9, 4, 21, 15, 19), collapse)
+    assert (first >= collapse).sum() < 10  # the trickle of new people after the collapse
+
+
+def test_cohort_arrives_within_its_quarter_then_ages() -> None:
+    tables = make_olist(scale=0.1, random_state=3, arrivals="cohort")
+    first = first_orders(tables)
+    start = datetime.fromisoformat(f"{COHORT_MONTHS[0]}-01")
+    end = datetime(2017, 4, 1)
+    assert first.len() == round(96_096 * 0.1)  # nobody new: the cohort is everyone
+    assert first.min() >= start and first.max() < end  # type: ignore[operator]
+    assert_even_per_day(first, start, end)
+    ts = tables["orders"]["order_purchase_timestamp"]
+    assert ts.min() >= start and ts.max() < datetime(2018, 9, 1)  # type: ignore[operator]
+    assert (ts >= datetime(2018, 6, 1)).sum() > 0  # they still buy 15 months on
+
+
+@pytest.fixture(scope="module")
+def kinds() -> dict[str, Simulation]:
+    return {k: simulate(scale=0.1, random_state=2, repeat_rate=0.1, arrivals=k)
+            for k in ("steady", "cohort")}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["steady", "cohort"])
+def test_repeat_rate_is_met_for_every_arrival_curve(kinds, kind: str) -> None:
+    # growth: test_repeat_rate_is_met and test_default_repeat_rate_at_scale1
+    assert within(realised_repeat_rate(kinds[kind].tables), 0.1, 0.15)
+    assert not kinds[kind].process.growth  # G = 1
+
+
+@pytest.mark.parametrize("kind", ["steady", "cohort"])
+def test_default_repeat_rate_for_every_arrival_curve(kind: str) -> None:
+    # about 280 buyers at scale 0.3: a relative sd of 6 %
+    tables = make_olist(scale=0.3, random_state=2, arrivals=kind)
+    assert within(realised_repeat_rate(tables), DEFAULT_REPEAT_RATE, 0.2)
+
+
+@pytest.mark.parametrize("kind", ["steady", "cohort"])
+def test_truth_matches_buyers_for_every_arrival_curve(kinds, kind: str) -> None:
+    sim = kinds[kind]
+    as_of = datetime(2018, 5, 1)
+    oc = sim.tables["orders"].join(sim.tables["customers"], on="customer_id")
+    elig = oc.filter(~pl.col("order_status").is_in(["canceled", "unavailable"]))
+    ts = pl.col("order_purchase_timestamp")
+    pop = elig.filter(ts < as_of)["customer_unique_id"].unique()
+    fut = elig.filter(ts >= as_of, ts < as_of + timedelta(days=90))["customer_unique_id"]
+    truth = sim.true_probability(as_of, 90)
+    assert truth["customer_unique_id"].equals(pop.sort())
+    p = truth["true_probability"].to_numpy()
+    buyers = int(pop.is_in(fut.implode()).sum())
+    assert abs(buyers - p.sum()) <= 3 * np.sqrt((p * (1 - p)).sum()), (buyers, p.sum())
+
+
+def test_load_simulation_round_trips_the_arrivals(tmp_path: Path) -> None:
+    generate(tmp_path, scale=0.01, random_state=4, arrivals="cohort")
+    sim = load_simulation(tmp_path)
+    assert sim is not None and sim.arrivals == "cohort" and not sim.process.growth
+    again = make_olist(scale=0.01, random_state=4, arrivals="cohort")
+    assert sim.tables["orders"].equals(again["orders"])
+    # files written before the curves existed mean growth
+    params = json.loads((tmp_path / PARAMS_FILE).read_text())
+    del params["arrivals"]
+    (tmp_path / PARAMS_FILE).write_text(json.dumps(params))
+    old = load_simulation(tmp_path)
+    assert old is not None and old.arrivals == "growth" and old.process.growth
+
+
+@pytest.mark.parametrize("arrivals", ["Growth", "weekly", ""])
+def test_unknown_arrivals_are_refused(arrivals: str) -> None:
+    with pytest.raises(ValueError, match="arrivals must be one of growth, steady, cohort"):
+        make_olist(scale=0.01, arrivals=arrivals)
