@@ -54,11 +54,12 @@ def test_random_forest_scores_are_bit_reproducible() -> None:
 @pytest.mark.parametrize(
     ("pos", "neg", "rate", "weights", "smote"),
     [
-        (100, 10_000, NEG_PER_POS * 100 / 10_000, True, True),  # Olist-like: sample, weight
+        (1_000, 150_000, NEG_PER_POS * 1_000 / 150_000, True, True),  # Olist: sample, weight
+        (100, 10_000, 1.0, True, True),  # a small shop: every row (sampling is for speed)
         (100, 2_000, 1.0, True, True),  # 1:20 exactly: no sampling, still imbalanced
         (300, 700, 1.0, False, False),  # a shop where 30 % come back: nothing to do
         (600, 400, 1.0, False, False),  # more buyers than not: balanced enough
-        (5, 10_000, 5 * NEG_PER_POS / 10_000, True, False),  # too few buyers to interpolate
+        (5, 200_000, 5 * NEG_PER_POS / 200_000, True, False),  # too few buyers to interpolate
         (900, 100, 1.0, True, True),  # non-buyers are the minority
     ],
 )
