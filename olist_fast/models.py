@@ -52,8 +52,8 @@ NEG_PER_POS = 20
 """Negative sampling keeps at most this many non-buyers per buyer."""
 SAMPLE_ABOVE_ROWS = 100_000
 """Negative sampling only for training sets larger than this: it is there for speed, and
-on small shops it bought nothing (README, Model quality: within seed noise, if anything
-slightly worse) while the fits are fast anyway."""
+on small shops it changed nothing beyond seed noise (README, Model quality) while the
+fits are fast anyway."""
 BALANCED_ENOUGH = 0.25
 """Minority / majority ratio from which no class weights or SMOTE are applied."""
 SMOTE_RATIO = BALANCED_ENOUGH
