@@ -558,15 +558,20 @@ def print_summary(result) -> None:
                f"order value {sp['naive_avg_order_value']['mae']:.1f}")  # fmt: skip
     if value := bt.get("value"):
         per = value["spend_per_buyer"]
-        top = ", ".join(f"{d['ratio']:.2f}" for d in value["deciles"][:3])
+        top = ", ".join(_fixed(d["ratio"], 2) for d in value["deciles"][:3])
         typer.echo(f"  value: expected {value['expected_total']:,.0f}, realized "
-                   f"{value['realized_total']:,.0f} ({value['ratio']:.2f}); spend per buyer "
-                   f"predicted {per['predicted_mean']:.1f}, realized "
-                   f"{per['realized_mean']:.1f}; top deciles {top}; normalized Gini "
-                   f"{value['normalized_gini']:.3f}")  # fmt: skip
+                   f"{value['realized_total']:,.0f} ({_fixed(value['ratio'], 2)}); spend per "
+                   f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
+                   f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
+                   f"{_fixed(value['normalized_gini'], 3)}")  # fmt: skip
     typer.echo(f"Chosen setup: {result.chosen}. Files:")
     for name, path in result.files.items():
         typer.echo(f"  {name:<9}{path}")
+
+
+def _fixed(x: float | None, digits: int) -> str:
+    """A number with ``digits`` decimals; "-" for one that is undefined (null in JSON)."""
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def _num(x: float | None) -> str:
