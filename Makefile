@@ -24,6 +24,12 @@ test: setup
 	$(BIN)/mypy olist_fast
 	$(BIN)/pytest
 
+# a plain `pip install` of the wheel (no extras, no constraints), newest and lowest versions
+# the declared ranges allow, runs the CLI's main path (issue 19); needs no .venv
+.PHONY: install-check
+install-check:
+	PYTHON=$(PYTHON) .ci/install-check
+
 bench: setup
 	$(BIN)/pytest benchmarks --scales 0.1,1 --benchmark-json benchmarks/results/latest.json
 
