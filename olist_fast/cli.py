@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,8 @@ from olist_fast.validate import ValidationReport, validate
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from olist_fast.io import Location
 
 app = typer.Typer(
     name="olist-fast",
@@ -184,6 +187,22 @@ def transactions_on_spark(master: str | None) -> None:
         raise fail(f"--transactions with --engine spark needs a local master (local[*], the "
                    f"default), not {master!r}: the log's tables are written to a temporary "
                    "local folder")  # fmt: skip
+
+
+@contextmanager
+def spark_data(
+    log_tables: dict[str, pl.LazyFrame] | None, data: str | None, master: str | None
+) -> Iterator[Location]:
+    """Where a Spark job reads its data: the ``--data`` folder (or the default one), or
+    the ``--transactions`` log's tables written to a temporary local folder."""
+    if log_tables is None:
+        yield guarded(lambda: data or resolve_data_dir(None))
+        return
+    from olist_fast.transactions import olist_folder
+
+    transactions_on_spark(master)
+    with olist_folder(log_tables) as folder:
+        yield folder
 
 
 def no_spark_options(**given: object) -> None:
@@ -437,20 +456,10 @@ def features(
 
         no_spark_options(storage_option=storage_option)
         t0 = time.perf_counter()
-        if log_tables is not None:
-            from olist_fast.transactions import olist_folder
-
-            transactions_on_spark(spark_master)
-            with olist_folder(log_tables) as folder:
-                written = guarded(
-                    lambda: features_to(out, folder, when, horizon_days, spark_master,
-                                        partitions=spark_partitions, say=say, strict=strict)
-                )  # fmt: skip
-        else:
+        with spark_data(log_tables, data, spark_master) as where:
             written = guarded(
-                lambda: features_to(out, data or resolve_data_dir(None), when, horizon_days,
-                                    spark_master, partitions=spark_partitions, say=say,
-                                    strict=strict)
+                lambda: features_to(out, where, when, horizon_days, spark_master,
+                                    partitions=spark_partitions, say=say, strict=strict)
             )  # fmt: skip
         labels = "with labels" if written.labels else "no labels: window not covered"
         say(f"Wrote {written.rows:,} customers x {written.columns} columns ({labels}) to "
@@ -765,18 +774,9 @@ def score(
         from olist_fast.spark import score_to
 
         no_spark_options(storage_option=storage_option)
-        if log_tables is not None:
-            from olist_fast.transactions import olist_folder
-
-            transactions_on_spark(spark_master)
-            with olist_folder(log_tables) as folder:
-                written = guarded(
-                    lambda: score_to(out, model, folder, when, spark_master,
-                                     partitions=spark_partitions, say=say, strict=strict)
-                )  # fmt: skip
-        else:
+        with spark_data(log_tables, data, spark_master) as where:
             written = guarded(
-                lambda: score_to(out, model, data or resolve_data_dir(None), when, spark_master,
+                lambda: score_to(out, model, where, when, spark_master,
                                  partitions=spark_partitions, say=say, strict=strict)
             )  # fmt: skip
         typer.echo(f"Wrote {written.rows:,} scores to {written.out} (Spark).")
