@@ -160,7 +160,7 @@ def run_backtest(
         comparison=[reports[k] for k in names[2:]],
         differences=differences,
         calibration_bins=calibration_bins(y, prob),
-        deciles={"chosen": deciles(y, prob), "naive": deciles(y, naive)},
+        deciles={"chosen": deciles(y, prob, probabilities=True), "naive": deciles(y, naive)},
         spend={
             "hurdle_model": spend_report("E[spend | buy] model", actual, model_spend),
             "naive_avg_order_value": spend_report("past avg order value", actual, naive_spend),

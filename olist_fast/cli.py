@@ -562,6 +562,13 @@ def print_summary(result) -> None:
     ch = bt["chosen"]
     typer.echo(f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
                f"{ch['positives']}; Brier {ch['brier']:.5f}")  # fmt: skip
+    dec = bt["deciles"]["chosen"]
+    if "expected_positives" in dec:
+        top = ", ".join(
+            f"{e:.0f}/{o}"
+            for e, o in zip(dec["expected_positives"][:3], dec["positives"][:3], strict=True)
+        )
+        typer.echo(f"  buyers expected/observed in the top deciles: {top}")  # fmt: skip
     sp = bt["spend"]
     typer.echo(f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
                f"order value {sp['naive_avg_order_value']['mae']:.1f}")  # fmt: skip

@@ -169,18 +169,26 @@ def lift_at(y: np.ndarray, score: np.ndarray, fraction: float) -> float:
     return float(y[top].mean() / base)
 
 
-def deciles(y: np.ndarray, score: np.ndarray) -> dict[str, list[float]]:
-    """Per decile (1 = best): positive rate, lift, and cumulative share of positives."""
+def deciles(
+    y: np.ndarray, score: np.ndarray, *, probabilities: bool = False
+) -> dict[str, list[float]]:
+    """Per decile (1 = best): positive rate, lift, cumulative share of positives and the
+    positives; for a score that is a probability, also the positives it expects (its sum
+    over the decile)."""
     order = ranking_order(score)
     parts = np.array_split(order, 10)
     base = y.mean() if len(y) else math.nan
     rate = [float(y[p].mean()) if len(p) else math.nan for p in parts]
     captured = np.cumsum([y[p].sum() for p in parts]) / max(y.sum(), 1)
-    return {
+    out = {
         "positive_rate": rate,
         "lift": [r / base if base else math.nan for r in rate],
         "cumulative_gain": [float(c) for c in captured],
+        "positives": [int(y[p].sum()) for p in parts],
     }
+    if probabilities:
+        out["expected_positives"] = [float(score[p].sum()) for p in parts]
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)

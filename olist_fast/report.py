@@ -12,16 +12,18 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: Path, *,
              title: str) -> None:  # fmt: skip
     """ROC and PR curves with the baselines, gains and lift by decile, calibration in
-    quantile bins, and the final model's feature importance; one PNG."""
+    quantile bins, value calibration by decile (expected value against realized spend),
+    and the final model's feature importance; one PNG."""
     y = curves["y"]
     series = [("chosen (calibrated)", curves["chosen"], "C0"),
               ("notebook approach", curves.get("notebook"), "C1"),
               ("naive: orders, recency", curves["naive"], "C2")]  # fmt: skip
     # a Figure without pyplot: no global backend is chosen or changed (a library user's
     # notebook keeps its own), no figure registry to leak into, safe off the main thread
-    fig = Figure(figsize=(16, 9.5))
-    axes = fig.subplots(2, 3)
-    ax = axes[0, 0]
+    fig = Figure(figsize=(21, 9.5))
+    panels = fig.subplot_mosaic([["roc", "pr", "gains", "value"],
+                                 ["lift", "calibration", "importance", "importance"]])  # fmt: skip
+    ax = panels["roc"]
     for label, s, color in series:
         if s is None:
             continue
@@ -31,7 +33,7 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     ax.set(title="ROC (backtest)", xlabel="false positive rate", ylabel="true positive rate")
     ax.legend(loc="lower right", fontsize=8)
-    ax = axes[0, 1]
+    ax = panels["pr"]
     for label, s, color in series:
         if s is None:
             continue
@@ -44,7 +46,7 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     ax.legend(loc="upper right", fontsize=8)
     dec = backtest["deciles"]
     x = np.arange(1, 11)
-    ax = axes[0, 2]
+    ax = panels["gains"]
     ax.plot(np.r_[0, x * 10], np.r_[0, dec["chosen"]["cumulative_gain"]] * 100, "o-",
             color="C0", label="chosen")  # fmt: skip
     ax.plot(np.r_[0, x * 10], np.r_[0, dec["naive"]["cumulative_gain"]] * 100, "s-",
@@ -53,13 +55,13 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     ax.set(title="Cumulative gains", xlabel="% of customers contacted (best first)",
            ylabel="% of buyers reached")  # fmt: skip
     ax.legend(fontsize=8)
-    ax = axes[1, 0]
+    ax = panels["lift"]
     ax.bar(x - 0.2, dec["chosen"]["lift"], width=0.4, color="C0", label="chosen")
     ax.bar(x + 0.2, dec["naive"]["lift"], width=0.4, color="C2", label="naive")
     ax.axhline(1, color="grey", lw=0.8, ls="--")
     ax.set(title="Lift by decile (1 = best)", xlabel="decile", ylabel="lift", xticks=x)
     ax.legend(fontsize=8)
-    ax = axes[1, 1]
+    ax = panels["calibration"]
     cal = backtest["calibration_bins"]
     ax.plot(cal["predicted"], cal["observed"], "o-", color="C0")
     top = max(max(cal["predicted"]), max(cal["observed"])) * 1.05 or 1.0
@@ -69,7 +71,8 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
            f"observed {ch['positives']} buyers", xlabel="mean predicted probability",
            ylabel="observed rate")  # fmt: skip
     ax.title.set_fontsize(9)
-    ax = axes[1, 2]
+    _value_panel(panels["value"], backtest.get("value") or {})
+    ax = panels["importance"]
     if importance:
         # the 15 largest, zeros left out (a sparse model sets most coefficients to 0)
         top_items = sorted((kv for kv in importance.items() if kv[1] > 0),
@@ -78,5 +81,24 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
         ax.tick_params(axis="y", labelsize=7)
     ax.set(title="Feature importance (final model)")
     fig.suptitle(title)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.06, top=0.93, wspace=0.42, hspace=0.3)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.06, top=0.93, wspace=0.42, hspace=0.3)
     fig.savefig(path, dpi=100, format="png")
+
+
+def _value_panel(ax, value: dict) -> None:
+    """Per decile of expected value (1 = highest): the expected value summed against the
+    spend that came, and the totals in the title (what a user plans revenue with)."""
+    deciles = value.get("deciles") or []
+    if not deciles:
+        ax.set(title="Value calibration (backtest): not measured")
+        return
+    x = np.array([d["decile"] for d in deciles])
+    ax.bar(x - 0.2, [d["expected"] for d in deciles], width=0.4, color="C0",
+           label="expected value (propensity x spend)")  # fmt: skip
+    ax.bar(x + 0.2, [d["realized"] for d in deciles], width=0.4, color="C3",
+           label="realized spend")  # fmt: skip
+    ax.set(title=f"Value calibration (backtest): expected {value['expected_total']:,.0f}, "
+           f"realized {value['realized_total']:,.0f}", xlabel="decile of expected value",
+           ylabel="spend in the window, summed", xticks=x)  # fmt: skip
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)

@@ -151,3 +151,37 @@ def test_value_report_sums_and_deciles() -> None:
     assert r["deciles"][0]["expected"] == pytest.approx(sum(range(90, 100)))
     assert r["deciles"][0]["realized"] == 200.0 and r["deciles"][1]["realized"] == 0.0
     assert r["normalized_gini"] == pytest.approx(1.0)
+
+
+def test_deciles_count_observed_and_expected_buyers_per_decile() -> None:
+    from olist_fast.evaluate import deciles
+
+    prob = np.linspace(0.001, 0.5, 1000)
+    y = np.zeros(1000, dtype=np.int64)
+    y[-30:] = 1  # the 30 highest probabilities buy: all in decile 1
+    y[:5] = 1  # and 5 of the lowest: decile 10
+    d = deciles(y, prob, probabilities=True)
+    assert d["positives"][0] == 30 and d["positives"][-1] == 5 and sum(d["positives"]) == 35
+    assert d["expected_positives"][0] == pytest.approx(prob[-100:].sum())
+    assert sum(d["expected_positives"]) == pytest.approx(prob.sum())
+    assert "expected_positives" not in deciles(y, prob)  # a ranking score expects nothing
+
+
+def test_value_panel_draws_expected_against_realized_per_decile() -> None:
+    from matplotlib.figure import Figure
+
+    from olist_fast.evaluate import value_report
+    from olist_fast.report import _value_panel
+
+    expected = np.arange(100, dtype=float)
+    realized = np.where(expected >= 90, 20.0, 0.0)
+    value = value_report(expected, realized)
+    ax = Figure().subplots()
+    _value_panel(ax, value)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:10] == [d["expected"] for d in value["deciles"]]
+    assert heights[10:] == [d["realized"] for d in value["deciles"]]
+    assert "expected 4,950" in ax.get_title() and "realized 200" in ax.get_title()
+    empty = Figure().subplots()
+    _value_panel(empty, {})
+    assert not empty.patches and "not measured" in empty.get_title()

@@ -46,7 +46,13 @@ def test_run_writes_every_output(cli_run: tuple[Path, str]) -> None:
         assert (out / name).is_file(), name
     assert (out / "model_plots.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Backtest:" in stdout and "Chosen setup:" in stdout
+    assert "buyers expected/observed in the top deciles:" in stdout and "value: expected" in stdout
     assert not list(out.glob(".*"))  # no temporary files left behind
+    bt = json.loads((out / "metrics.json").read_text())["backtest"]
+    dec = bt["deciles"]["chosen"]
+    assert sum(dec["positives"]) == bt["chosen"]["positives"]
+    assert sum(dec["expected_positives"]) == pytest.approx(bt["chosen"]["expected_positives"])
+    assert len(bt["value"]["deciles"]) == 10
 
 
 def test_scores_file(cli_run: tuple[Path, str], data_dir: Path) -> None:
