@@ -2,20 +2,23 @@
 is, scored on the last labelled window before ``as_of`` (which no choice has seen).
 
 Beside it: the naive ranking (more orders, then more recent), and with ``compare`` the
-other setups, the notebook approach and the unstacked check. Differences the summary
-claims come with paired bootstrap intervals (the same resampled rows for both scores).
+other setups, the notebook approach, the unstacked check and the buy-till-you-die
+baseline (BG/NBD for who buys, Gamma-Gamma for how much), whose buyers and value are
+summed like the chosen model's. Differences the summary claims come with paired
+bootstrap intervals (the same resampled rows for both scores).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from olist_fast.btyd import btyd_forecast
 from olist_fast.evaluate import (
     Difference,
     RankingReport,
@@ -34,6 +37,9 @@ from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
 """The backtest's test snapshot: labels in [A-H, A)."""
+BTYD_NAME = "peer:BG/NBD + Gamma-Gamma"
+"""The buy-till-you-die baseline of ``compare`` (:mod:`olist_fast.btyd`), fitted on the
+test snapshot's histories."""
 Truth = Callable[[datetime, pl.DataFrame, dict[str, np.ndarray]], dict[str, Any] | None]
 """On generated data: the truth report of a labelled snapshot, given named scores of its
 rows (:func:`olist_fast.truth.truth_report`)."""
@@ -121,9 +127,18 @@ def run_backtest(
     naive = naive_score(test)
     scores: dict[str, np.ndarray] = {f"chosen:{chosen.name} (calibrated)": prob,
                                      "baseline:naive (orders, then recency)": naive}  # fmt: skip
-    notebook_name = None
+    notebook_name, peer_value = None, {}
     if compare:
         extra = _compare_scores(chosen, pool, snaps, ts, X, seed=seed)
+        btyd = btyd_forecast(test, snaps.protocol.horizon_days)
+        extra[BTYD_NAME] = btyd.p_buy
+        peer_value = {
+            BTYD_NAME: {
+                **value_report(btyd.expected_value, test["future_spend"].to_numpy()),
+                "expected_buyers": float(btyd.p_buy.sum()),
+                "parameters": {**asdict(btyd.bgnbd), **asdict(btyd.gamma_gamma)},
+            }
+        }
         scores.update(extra)
         nb = [k for k in extra if k.startswith("notebook:")]
         notebook_name = max(nb, key=lambda k: auc_score(y, extra[k])) if nb else None
@@ -172,6 +187,7 @@ def run_backtest(
                 "predicted_mean": float(model_spend.mean()),
                 "realized_mean": float(actual.mean()),
             },
+            "peers": peer_value,
         },
         truth=truth(snaps.protocol.date(TEST), test, {"chosen": prob}) if truth else None,
         drift=drift,

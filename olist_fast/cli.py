@@ -580,6 +580,11 @@ def print_summary(result) -> None:
                    f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
                    f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
                    f"{_fixed(value['normalized_gini'], 3)}")  # fmt: skip
+        for name, peer in (value.get("peers") or {}).items():
+            typer.echo(f"  {name.removeprefix('peer:')}: expected {peer['expected_buyers']:.0f} "
+                       f"buyers; value expected {peer['expected_total']:,.0f} "
+                       f"({_fixed(peer['ratio'], 2)}); normalized Gini "
+                       f"{_fixed(peer['normalized_gini'], 3)}")  # fmt: skip
     typer.echo(f"Chosen setup: {result.chosen}. Files:")
     for name, path in result.files.items():
         typer.echo(f"  {name:<9}{path}")

@@ -282,6 +282,12 @@ def test_compare_adds_the_notebook_the_other_setups_and_the_ceilings(
     assert truth["buyers"] == bt["chosen"]["positives"]
     e = truth["expected_auc"]  # the chosen model's, beside the ceiling's, without noise
     assert 0.5 < e["chosen"] < e["oracle"] and e["feature_ceiling"] < e["oracle"]
+    # the buy-till-you-die peer: ranked beside the setups, its buyers and value summed
+    assert "peer:BG/NBD + Gamma-Gamma" in names
+    peer = bt["value"]["peers"]["peer:BG/NBD + Gamma-Gamma"]
+    assert peer["realized_total"] == pytest.approx(bt["value"]["realized_total"])
+    assert 0 < peer["expected_buyers"] < bt["chosen"]["rows"] and peer["expected_total"] > 0
+    assert {"r", "alpha", "a", "b", "p", "q", "gamma"} <= set(peer["parameters"])
 
 
 @pytest.mark.parametrize("horizon", [30, 180])
