@@ -31,7 +31,7 @@ from olist_fast.evaluate import (
     spend_report,
     value_report,
 )
-from olist_fast.fitting import Drift, fit_final, measure_drift, with_drift
+from olist_fast.fitting import DRIFT_MIN_BUYERS, Drift, fit_final, measure_drift, with_drift
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
@@ -121,7 +121,10 @@ def run_backtest(
     model = fit_final(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
     drift, notes = measure_drift(model, snaps, TEST), []
     if drift is None:
-        notes.append("no drift correction in the backtest: too few older labelled windows")
+        notes.append(
+            f"no level correction in the backtest: fewer than {DRIFT_MIN_BUYERS} buyers in "
+            "its calibration window"
+        )
     drifted = with_drift(model, drift)
     prob = drifted.calibration(drifted.score(X))
     naive = naive_score(test)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -345,8 +346,10 @@ DRIFT_MIN_BUYERS = 30
 DRIFT_MIN_WINDOWS = 3
 """Points the trend needs, the calibration window included."""
 DRIFT_MAX_FACTOR = 1.5
-"""The trend never moves expected buyers by more than this factor either way (a line
-through a few noisy windows can point anywhere); ``Drift.clamped`` says when it did."""
+"""Neither the trend nor the combined level moves expected buyers by more than this
+factor either way (a line through a few noisy windows can point anywhere);
+``Drift.clamped`` says when the combined level was held."""
+LOG_MAX = float(np.log(DRIFT_MAX_FACTOR))
 DRIFT_ROWS = 25_000
 """Expected buyers of a window are estimated on at most this many of its customers
 (a fixed random sample, the sum scaled up: a relative error near 1 / sqrt(rows),
@@ -373,16 +376,25 @@ def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
 
 @dataclass(frozen=True)
 class Drift:
-    """How the buying rate moves from window to window, beyond what the model explains.
+    """Where the buying rate of the scored window lies, beyond what the model explains:
+    the mean (in logs) of two forecasts of its buyers.
 
-    For each labelled window j older than the model's training snapshots, its expected
-    buyers are compared with the observed ones: log(observed / expected) = r_j. The
-    calibration window counts as r = 0 (Platt matched the expected to the observed buyers
-    there, on cross-fitted scores); a growing shop shows r_j falling the further back j
-    lies. A straight
-    line through the r_j (weighted by buyers) is extended one window forward, to the
-    window being scored, and the calibration's log-odds are shifted to expect that many
-    more (or fewer) buyers there."""
+    * **trend**: for each labelled window j the model was not calibrated on, its
+      expected buyers are compared with the observed ones, r_j = log(observed /
+      expected); the calibration window counts as r = 0 (Platt matched the two there, on
+      cross-fitted scores). A straight line through the r_j (weighted by buyers),
+      extended to the scored window, moves the model's expected buyers there (a growing
+      shop shows r_j falling the further back j lies). With fewer than
+      ``DRIFT_MIN_WINDOWS`` windows of ``DRIFT_MIN_BUYERS`` buyers, no trend: the model's
+      own expected buyers.
+    * **rate**: the calibration window's observed buying rate, per customer, carried to
+      the scored window's customers (the level a shop keeps when its customers age but
+      keep buying).
+
+    The two err in different ways (the trend on ageing shops and short noisy series, the
+    rate on growing ones), and neither wins on every shop; their mean misses less than
+    either (docs/totals.md has the rules measured). The calibration's log-odds are
+    shifted to expect that many buyers."""
 
     windows: tuple[datetime, ...]
     buyers: tuple[int, ...]
@@ -390,10 +402,14 @@ class Drift:
     per_window: float
     """The trend's slope: change of log(observed / expected) per window forward."""
     expected_ratio: float
-    """exp(trend at the scored window), within the clamp: expected buyers are multiplied
-    by this."""
+    """Expected buyers are multiplied by this (within the clamp): the combined forecast
+    over the model's own expected buyers."""
     shift: float
     clamped: bool = False
+    model_buyers: float = math.nan
+    """The model's own expected buyers in the scored window (calibrated, no drift)."""
+    trend_buyers: float = math.nan
+    rate_buyers: float = math.nan
 
     def as_dict(self) -> dict:
         return {
@@ -401,6 +417,12 @@ class Drift:
             "buyers": list(self.buyers),
             "log_observed_over_expected": list(self.log_ratios),
             "trend_per_window": self.per_window,
+            "expected_buyers": {
+                "model": self.model_buyers,
+                "trend": self.trend_buyers,
+                "rate": self.rate_buyers,
+                "combined": self.model_buyers * self.expected_ratio,
+            },
             "expected_buyers_factor": self.expected_ratio,
             "log_odds_shift": self.shift,
             "clamped": self.clamped,
@@ -408,10 +430,15 @@ class Drift:
 
 
 def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | None:
-    """The rate trend of ``model`` (fitted for window ``target``) over the older labelled
-    windows, extended to ``target``; None with fewer than ``DRIFT_MIN_WINDOWS`` windows
-    of ``DRIFT_MIN_BUYERS`` buyers."""
+    """The level of ``model`` (fitted for window ``target``) for the scored window: its
+    rate trend over the older labelled windows and the calibration window's rate, both
+    carried to ``target`` (:class:`Drift`); None when the calibration window has fewer
+    than ``DRIFT_MIN_BUYERS`` buyers."""
     p = snaps.protocol
+    latest = min(model.trained_windows)
+    latest_buyers = model.trained_windows[latest][0]
+    if latest_buyers < DRIFT_MIN_BUYERS or snaps[latest].height == 0:
+        return None
     # the training windows, from cross-fitted scores (no in-sample optimism) ...
     rows = [(j, obs, float(np.log(obs / exp)))
             for j, (obs, exp) in sorted(model.trained_windows.items())
@@ -423,13 +450,19 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
             rows.append(
                 (j, int(y.sum()), float(np.log(y.sum() / expected_buyers(model, snaps[j]))))
             )
-    if len(rows) < DRIFT_MIN_WINDOWS:
-        return None
-    js, buyers, logr = (np.array(v) for v in zip(*rows, strict=True))
-    slope, intercept = np.polyfit(js, logr, 1, w=np.sqrt(buyers))
-    raw = float(np.exp(intercept + slope * target))
+    js, buyers, logr = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
+    if len(rows) >= DRIFT_MIN_WINDOWS:
+        slope, intercept = np.polyfit(js, logr, 1, w=np.sqrt(buyers))
+        trend = float(np.clip(intercept + slope * target, -LOG_MAX, LOG_MAX))
+    else:
+        slope, trend = 0.0, 0.0
+    sample = drift_sample(snaps[target])
+    prob = model.propensity(sample)
+    model_buyers = float(prob.sum()) * snaps[target].height / sample.height
+    rate_buyers = latest_buyers * snaps[target].height / snaps[latest].height
+    trend_buyers = model_buyers * float(np.exp(trend))
+    raw = float(np.sqrt(trend_buyers * rate_buyers) / model_buyers)
     ratio = min(max(raw, 1 / DRIFT_MAX_FACTOR), DRIFT_MAX_FACTOR)
-    prob = model.propensity(drift_sample(snaps[target]))
     return Drift(
         windows=tuple(p.date(int(j)) for j in js),
         buyers=tuple(int(b) for b in buyers),
@@ -438,6 +471,9 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         expected_ratio=ratio,
         shift=intercept_shift(prob, prob.sum() * ratio),
         clamped=ratio != raw,
+        model_buyers=model_buyers,
+        trend_buyers=trend_buyers,
+        rate_buyers=rate_buyers,
     )
 
 

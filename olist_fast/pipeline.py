@@ -455,7 +455,7 @@ def fit_final_model(
     chosen: Candidate, snaps: Snapshots, *, seed: int
 ) -> tuple[FittedModel, Drift | None]:
     """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
-    its calibration moved by the rate trend of the older windows (:class:`Drift`)."""
+    its calibration moved to the level of the scored window (:class:`Drift`)."""
     model = fit_window(chosen, snaps, 0, seed=seed)
     left_out = [f for f in model.encoding.features_left_out() if f not in snaps.features_off]
     if left_out:

@@ -14,8 +14,9 @@ exactly where snapshot j-1 begins. Nothing at or after A is read.
 * **final fit**: the split with "test" snapshot 0: trained on snapshots 1 .. T, it scores
   every customer at A.
 * **calibration**: Platt on cross-fitted scores of the split's most recent training
-  snapshot, moved by the buying-rate trend of the ``drift_windows`` windows older than
-  the training snapshots (:mod:`olist_fast.fitting`).
+  snapshot, moved to the level of the scored window: the mean of the buying-rate trend
+  (over the training snapshots and the ``drift_windows`` windows older than them) and
+  the latest training snapshot's rate (:class:`olist_fast.fitting.Drift`).
 
 A split is usable when its test snapshot, its stacked training rows and its calibration
 snapshot each hold at least ``MIN_BUYERS`` buyers and as many non-buyers. Unusable folds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -264,6 +265,14 @@ def test_run_on_shops_that_repeat_more_than_olist(rate: float, tmp_path: Path) -
         assert m["final_calibration_drift"] is not None
     assert abs(ch["expected_positives"] / ch["positives"] - 1) < 0.10  # the bar
     assert result.scores.height > 0 and result.scores["propensity"].is_finite().all()
+    # the scored window expects the combined level: the mean in logs of the trend's and
+    # the calibration window's rate's forecasts (within the clamp)
+    d = m["final_calibration_drift"]
+    eb = d["expected_buyers"]
+    assert not d["clamped"]
+    assert eb["combined"] == pytest.approx(math.sqrt(eb["trend"] * eb["rate"]), rel=1e-9)
+    assert eb["combined"] == pytest.approx(eb["model"] * d["expected_buyers_factor"], rel=1e-9)
+    assert result.scores["propensity"].sum() == pytest.approx(eb["combined"], rel=1e-3)
 
 
 def test_compare_adds_the_notebook_the_other_setups_and_the_ceilings(
