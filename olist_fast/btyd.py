@@ -18,6 +18,7 @@ positive (refunds) are left out of the fit and get the population mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -110,7 +111,7 @@ def fit_bgnbd(h: Histories) -> BGNBD:
         v = -float(np.mean(bgnbd_loglik(np.exp(theta), h)))
         return v if np.isfinite(v) else 1e300
 
-    best = None
+    best: Any = None
     for start in ([0.5, scale, 1.0, 2.0], [1.0, scale / 10, 0.5, 5.0]):
         res = minimize(loss, np.log(start), method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4)
         if best is None or res.fun < best.fun:

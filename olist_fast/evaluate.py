@@ -171,7 +171,7 @@ def lift_at(y: np.ndarray, score: np.ndarray, fraction: float) -> float:
 
 def deciles(
     y: np.ndarray, score: np.ndarray, *, probabilities: bool = False
-) -> dict[str, list[float]]:
+) -> dict[str, list[float] | list[int]]:
     """Per decile (1 = best): positive rate, lift, cumulative share of positives and the
     positives; for a score that is a probability, also the positives it expects (its sum
     over the decile)."""
@@ -180,7 +180,7 @@ def deciles(
     base = y.mean() if len(y) else math.nan
     rate = [float(y[p].mean()) if len(p) else math.nan for p in parts]
     captured = np.cumsum([y[p].sum() for p in parts]) / max(y.sum(), 1)
-    out = {
+    out: dict[str, list[float] | list[int]] = {
         "positive_rate": rate,
         "lift": [r / base if base else math.nan for r in rate],
         "cumulative_gain": [float(c) for c in captured],
