@@ -11,10 +11,9 @@ import pytest
 
 from benchmarks.conftest import record
 from olist_fast.bench import NOTEBOOK, NOTEBOOK_MAX_SCALE, run_commands, run_once, stage_seconds
-from olist_fast.fitting import calibrate, fit_final, fit_spend
+from olist_fast.fitting import calibrate, fit_final, fit_spend, score_customers
 from olist_fast.io import scan_olist
 from olist_fast.models import candidate, candidates, fit_setup
-from olist_fast.pipeline import score_customers
 from olist_fast.protocol import Protocol, build_protocol_snapshots, training_set
 from olist_fast.selection import select_setup
 

@@ -24,7 +24,7 @@ _EXPORTS = {
     "OlistUsageError": "olist_fast.errors",
     "RunResult": "olist_fast.pipeline",
     "as_tables": "olist_fast.io",
-    "score_customers": "olist_fast.pipeline",
+    "score_customers": "olist_fast.fitting",
     "ValidationReport": "olist_fast.validate",
     "build_customer_grain": "olist_fast.features",
     "build_order_grain": "olist_fast.features",
@@ -97,9 +97,9 @@ if TYPE_CHECKING:
         compact_ids,
     )
     from olist_fast.features.snapshot import Integrity
-    from olist_fast.fitting import FittedModel
+    from olist_fast.fitting import FittedModel, score_customers
     from olist_fast.io import as_tables, convert, scan_olist
-    from olist_fast.pipeline import RunResult, run, score, score_customers, train
+    from olist_fast.pipeline import RunResult, run, score, train
     from olist_fast.protocol import Protocol
     from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
     from olist_fast.transactions import from_transactions

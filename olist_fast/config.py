@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from olist_fast.errors import OlistUsageError
-
-if TYPE_CHECKING:
-    from olist_fast.protocol import Protocol
-
-
-def as_datetime(value: date | datetime | str, what: str = "as_of") -> datetime:
-    """A ``date`` as midnight of that day; a naive ``datetime`` as it is; an ISO 8601
-    string (``2018-06-01``, ``2018-06-01T12:00``) as :meth:`datetime.fromisoformat` reads
-    it. A time zone is converted to UTC and dropped, as offsets in the data are. Anything
-    else is refused."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise OlistUsageError(
-                f"{what} {value!r}: expected an ISO date like 2018-06-01 or 2018-06-01T12:00"
-            ) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    raise OlistUsageError(
-        f"{what} must be a date, a datetime or an ISO string, got {type(value).__name__}"
-    )
-
-
-def default_n_jobs() -> int:
-    """The threads the model stage uses by default: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+from olist_fast.models import candidates, extra_candidates
+from olist_fast.parallel import default_n_jobs
+from olist_fast.protocol import Protocol
+from olist_fast.timestamps import as_datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,8 +65,6 @@ class RunConfig:
         if self.n_boot < 10:
             raise OlistUsageError(f"n_boot must be >= 10, got {self.n_boot}")
         if self.models is not None:
-            from olist_fast.models import candidates, extra_candidates
-
             known = {c.name for c in candidates() + extra_candidates()}
             bad = [m for m in self.models if m not in known]
             if bad:
@@ -122,8 +89,6 @@ class RunConfig:
 
     def protocol(self, as_of: datetime) -> Protocol:
         """The snapshot dates and their roles for a resolved ``as_of``."""
-        from olist_fast.protocol import Protocol
-
         return Protocol(as_of=as_of, horizon_days=self.horizon_days, folds=self.folds,
                         train_snapshots=self.train_snapshots)  # fmt: skip
 

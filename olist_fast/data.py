@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,7 +28,14 @@ from olist_fast.io import (
     scan_covered,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
+from olist_fast.timestamps import as_datetime
 from olist_fast.validate import ValidationReport, check_table, data_health
+
+log = logging.getLogger("olist_fast")
+
+Tables = Mapping[str, Any]
+"""Tables in memory: table name to a Polars, pyarrow or pandas frame (see
+:func:`olist_fast.io.as_tables`)."""
 
 DEFAULT_DATA_DIR = Path("datasets")
 DEMO_MARKER = ".olist-fast-demo"
@@ -140,3 +149,41 @@ def named_read_errors(files: Mapping[str, str | Path]) -> Iterator[None]:
             if report.errors:
                 raise OlistDataError(report.errors[0]) from exc
         raise
+
+
+@dataclass(frozen=True)
+class Source:
+    """The data a job reads: where it came from (a folder, a URL, or None for frames in
+    memory), the typed lazy tables, the resolved ``as_of``, the Polars engine and the file
+    or URL each table was read from (for the manifest)."""
+
+    location: Location | None
+    tables: Mapping[str, pl.LazyFrame]
+    as_of: datetime
+    engine: EngineType = "auto"
+    files: Mapping[str, str | Path] = field(default_factory=dict)
+    features_off: frozenset[str] = frozenset()
+    """Features the inputs cannot feed (:class:`olist_fast.io.Coverage`, already warned)."""
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The local folder read, if any (generated-data checks look there)."""
+        if self.location is None or is_url(self.location):
+            return None
+        return Path(self.location)
+
+
+def read_source(
+    data: Location | None,
+    as_of: date | datetime | str | None,
+    *,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
+) -> Source:
+    opened = open_tables(data, tables, storage_options)
+    if as_of is None:
+        with named_read_errors(opened.files):
+            as_of = default_as_of(opened.tables["orders"])
+        log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
+    return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
+                  opened.files, frozenset(opened.coverage.features_off()))  # fmt: skip

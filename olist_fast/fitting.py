@@ -17,12 +17,14 @@ import polars as pl
 from sklearn.dummy import DummyRegressor
 from sklearn.model_selection import GroupKFold, KFold
 
+from olist_fast.config import RunConfig
 from olist_fast.encode import Encoding
 from olist_fast.evaluate import PlattCalibration, log_odds_shift
 from olist_fast.io import OlistDataError
 from olist_fast.models import (
     Candidate,
     by_rows,
+    candidate,
     fit_setup,
     load_model,
     make_spend_regressor,
@@ -30,8 +32,15 @@ from olist_fast.models import (
     predict_score,
     save_model,
 )
-from olist_fast.parallel import threads
-from olist_fast.protocol import Snapshots, TrainingSet, row_hashes, training_set
+from olist_fast.parallel import threads, using_threads
+from olist_fast.protocol import (
+    Snapshots,
+    TrainingSet,
+    read_snapshots,
+    row_hashes,
+    training_set,
+)
+from olist_fast.timestamps import as_datetime
 
 CALIBRATION_FOLDS = 3
 log = logging.getLogger("olist_fast")
@@ -180,23 +189,20 @@ class FittedModel:
     ) -> FittedModel:
         """A named setup fitted as of ``as_of`` on ``tables`` (typed LazyFrames or frames
         in memory), exactly as ``train(setup=...)`` fits it, without choosing or saving."""
-        from olist_fast.pipeline import train
-
-        return train(tables=tables, as_of=as_of, setup=setup, horizon_days=horizon_days,
-                     seed=seed, save=False)  # fmt: skip
+        config = RunConfig(as_of=as_datetime(as_of), horizon_days=horizon_days, seed=seed)
+        with using_threads(config.n_jobs):
+            snaps = read_snapshots(config, tables=tables)
+            model, _ = fit_final_model(candidate(setup), snaps, seed=config.seed)
+        return model
 
     def scores(self, snapshot: pl.DataFrame) -> pl.DataFrame:
         """The ranked score table of a snapshot you built (:func:`olist_fast.score_customers`).
         A snapshot carries no date: check it with :meth:`check_can_score`, as ``score`` does."""
-        from olist_fast.pipeline import score_customers
-
         return score_customers(self, snapshot)
 
     def check_can_score(self, as_of: date | datetime | str) -> None:
         """Refuse to score a date before the end of the model's last label window: its
         training labels would reach past the date being scored (leakage)."""
-        from olist_fast.config import as_datetime
-
         as_of = as_datetime(as_of)
         if self.label_end is not None and as_of < self.label_end:
             raise OlistDataError(
@@ -497,3 +503,50 @@ def fit_window(
         days=protocol.horizon_days
     )
     return replace(model, as_of=protocol.date(test), label_end=label_end)
+
+
+SCORE_COLUMNS = (
+    "customer_unique_id",
+    "propensity",
+    "decile",
+    "rank",
+    "expected_spend",
+    "expected_value",
+)
+
+
+def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
+    """The ranked score table of a snapshot: one row per customer, best first."""
+    X = model.encoding.transform(snapshot)
+    p = model.calibration(model.score(X))
+    spend = model.spend_of(X)
+    df = pl.DataFrame(
+        {
+            "customer_unique_id": snapshot["customer_unique_id"],
+            "propensity": p,
+            "expected_spend": spend,
+            "expected_value": p * spend,
+        }
+    ).sort(["propensity", "customer_unique_id"], descending=[True, False])
+    n = df.height
+    rank = np.arange(1, n + 1)
+    decile = (np.ceil(rank * 10 / max(n, 1))).astype(np.int64)
+    return df.with_columns(
+        pl.Series("rank", rank, dtype=pl.Int64), pl.Series("decile", decile, dtype=pl.Int64)
+    ).select(SCORE_COLUMNS)
+
+
+def fit_final_model(
+    chosen: Candidate, snaps: Snapshots, *, seed: int
+) -> tuple[FittedModel, Drift | None]:
+    """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
+    its calibration moved to the level of the scored window (:class:`Drift`)."""
+    model = fit_window(chosen, snaps, 0, seed=seed)
+    left_out = [f for f in model.encoding.features_left_out() if f not in snaps.features_off]
+    if left_out:
+        log.warning(
+            "features left out of the model, one value or missing for every training customer: %s",
+            ", ".join(left_out),
+        )
+    drift = measure_drift(model, snaps, 0)
+    return with_drift(model, drift), drift

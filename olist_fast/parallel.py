@@ -8,11 +8,19 @@ caller's context.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from olist_fast.config import default_n_jobs
+
+def default_n_jobs() -> int:
+    """The threads the model stage uses by default: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
 
 _lock = threading.Lock()
 _job = threading.RLock()

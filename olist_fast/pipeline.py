@@ -16,8 +16,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,18 +27,27 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
-from olist_fast.config import RunConfig, as_datetime
-from olist_fast.data import default_as_of, named_read_errors, open_tables
+from olist_fast.config import RunConfig
+from olist_fast.data import (
+    Source,
+    Tables,
+    default_as_of,
+    named_read_errors,
+    open_tables,
+    read_source,
+)
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features import FEATURES, build_snapshots
 from olist_fast.features.orders import PURCHASE
 from olist_fast.fitting import (
+    SCORE_COLUMNS as SCORE_COLUMNS,  # re-exported: the score file's columns
+)
+from olist_fast.fitting import (
     Drift,
     FittedModel,
-    fit_window,
-    measure_drift,
+    fit_final_model,
     package_versions,
-    with_drift,
+    score_customers,
 )
 from olist_fast.io import (
     Location,
@@ -59,26 +68,15 @@ from olist_fast.parallel import using_threads
 from olist_fast.protocol import (
     Protocol,
     Snapshots,
-    build_protocol_snapshots,
-    require,
+    make_snapshots,
+    read_snapshots,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.selection import Selection, select_setup
+from olist_fast.timestamps import as_datetime
 
-SCORE_COLUMNS = (
-    "customer_unique_id",
-    "propensity",
-    "decile",
-    "rank",
-    "expected_spend",
-    "expected_value",
-)
-MAX_DATA_GAP = timedelta(days=7)
 Say = Callable[[str], None]
 log = logging.getLogger("olist_fast")
-Tables = Mapping[str, Any]
-"""Tables in memory: table name to a Polars, pyarrow or pandas frame (see
-:func:`olist_fast.io.as_tables`)."""
 
 
 @dataclass
@@ -94,63 +92,6 @@ class Timer:
         self.stages[name] = round(time.perf_counter() - t0, 3)
         self.say(f"[{name}] {self.stages[name]:.2f} s")
         return out
-
-
-@dataclass(frozen=True)
-class Source:
-    """The data a job reads: where it came from (a folder, a URL, or None for frames in
-    memory), the typed lazy tables, the resolved ``as_of``, the Polars engine and the file
-    or URL each table was read from (for the manifest)."""
-
-    location: Location | None
-    tables: Mapping[str, pl.LazyFrame]
-    as_of: datetime
-    engine: EngineType = "auto"
-    files: Mapping[str, str | Path] = field(default_factory=dict)
-    features_off: frozenset[str] = frozenset()
-    """Features the inputs cannot feed (:class:`olist_fast.io.Coverage`, already warned)."""
-
-    @property
-    def data_dir(self) -> Path | None:
-        """The local folder read, if any (generated-data checks look there)."""
-        if self.location is None or is_url(self.location):
-            return None
-        return Path(self.location)
-
-
-def read_source(
-    data: Location | None,
-    as_of: date | datetime | str | None,
-    *,
-    tables: Tables | None = None,
-    storage_options: StorageOptions = None,
-) -> Source:
-    opened = open_tables(data, tables, storage_options)
-    if as_of is None:
-        with named_read_errors(opened.files):
-            as_of = default_as_of(opened.tables["orders"])
-        log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
-    return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
-                  opened.files, frozenset(opened.coverage.features_off()))  # fmt: skip
-
-
-def make_snapshots(
-    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
-) -> Snapshots:
-    """Every snapshot of the protocol; a one-line error when the data ends more than
-    ``MAX_DATA_GAP`` before ``as_of`` (the backtest's labels would be cut short; data
-    that ends just before ``as_of`` is the usual case of scoring "now"), or when the
-    backtest or the final fit lacks buyers or non-buyers."""
-    from olist_fast.features.labels import latest_purchase
-
-    with named_read_errors(source.files):
-        check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
-        snaps = build_protocol_snapshots(
-            source.tables, protocol, score=score, engine=source.engine, strict=strict
-        )
-    snaps = replace(snaps, features_off=source.features_off)
-    require_roles(snaps)
-    return snaps
 
 
 def feature_table(
@@ -199,27 +140,6 @@ def feature_table(
     return snap
 
 
-def check_data_gap(last: datetime | None, protocol: Protocol) -> None:
-    """A one-line error when the last purchase is more than ``MAX_DATA_GAP`` before
-    ``as_of``: the latest labels would be cut short."""
-    if last is None or last < protocol.as_of - MAX_DATA_GAP:
-        raise OlistDataError(
-            f"--as-of {protocol.as_of:%Y-%m-%d} is more than {MAX_DATA_GAP.days} days after "
-            f"the last purchase in the data ({last or 'none'}): the latest labels would be "
-            "incomplete; choose an --as-of within the data (the default is the end of its "
-            "healthy period)"
-        )
-
-
-def require_roles(snaps: Snapshots) -> None:
-    """Buyers and non-buyers in every snapshot the backtest and the final fit need."""
-    protocol = snaps.protocol
-    require(snaps, "backtest test", [1])
-    require(snaps, "backtest training", protocol.train_indices(1))
-    require(snaps, "backtest calibration", [2])
-    require(snaps, "final training", protocol.train_indices(0))
-
-
 def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candidate]:
     """The setups to compare, simplest first. SMOTE enters only when the training set of
     the backtest (labels before A-H: the test window decides nothing) is imbalanced
@@ -250,27 +170,6 @@ def generated_truth(data_dir: Path | None, horizon_days: int, seed: int) -> Trut
         return truth_report(sim, snapshot, horizon_days, when, random_state=seed, scores=scores)
 
     return report
-
-
-def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
-    """The ranked score table of a snapshot: one row per customer, best first."""
-    X = model.encoding.transform(snapshot)
-    p = model.calibration(model.score(X))
-    spend = model.spend_of(X)
-    df = pl.DataFrame(
-        {
-            "customer_unique_id": snapshot["customer_unique_id"],
-            "propensity": p,
-            "expected_spend": spend,
-            "expected_value": p * spend,
-        }
-    ).sort(["propensity", "customer_unique_id"], descending=[True, False])
-    n = df.height
-    rank = np.arange(1, n + 1)
-    decile = (np.ceil(rank * 10 / max(n, 1))).astype(np.int64)
-    return df.with_columns(
-        pl.Series("rank", rank, dtype=pl.Int64), pl.Series("decile", decile, dtype=pl.Int64)
-    ).select(SCORE_COLUMNS)
 
 
 def feature_importance(model: FittedModel) -> dict[str, float]:
@@ -451,22 +350,6 @@ def model_stage(
     return ModelStage(selection, bt, final, metrics)
 
 
-def fit_final_model(
-    chosen: Candidate, snaps: Snapshots, *, seed: int
-) -> tuple[FittedModel, Drift | None]:
-    """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
-    its calibration moved to the level of the scored window (:class:`Drift`)."""
-    model = fit_window(chosen, snaps, 0, seed=seed)
-    left_out = [f for f in model.encoding.features_left_out() if f not in snaps.features_off]
-    if left_out:
-        log.warning(
-            "features left out of the model, one value or missing for every training customer: %s",
-            ", ".join(left_out),
-        )
-    drift = measure_drift(model, snaps, 0)
-    return with_drift(model, drift), drift
-
-
 def run_metrics(
     protocol: Protocol,
     snaps: Snapshots,
@@ -587,11 +470,8 @@ def train(
     else:
         target = local_out(config.out, "train") / "model"
     with using_threads(config.n_jobs):
-        source = read_source(config.data, config.as_of, tables=tables,
-                             storage_options=storage_options)  # fmt: skip
-        protocol = config.protocol(source.as_of)
-        # snapshot 0 too: the drift trend of the final calibration is measured on it
-        snaps = make_snapshots(source, protocol, strict=config.strict)
+        # snapshot 0 too: the level of the final calibration is measured on it
+        snaps = read_snapshots(config, tables=tables, storage_options=storage_options)
         if setup is None:
             chosen = select_setup(setup_pool(snaps, None), snaps, seed=config.seed,
                                   say=log.info).chosen  # fmt: skip

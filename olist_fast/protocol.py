@@ -27,17 +27,20 @@ are dropped (the caller says so); an unusable backtest or final split is a one-l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
 from polars._typing import EngineType
 
+from olist_fast.data import Source, Tables, named_read_errors, read_source
 from olist_fast.encode import Encoding
 from olist_fast.errors import OlistUsageError
 from olist_fast.features import build_snapshots
-from olist_fast.io import OlistDataError
+from olist_fast.features.labels import latest_purchase
+from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import Imbalance
 
 MIN_BUYERS = 10
@@ -301,3 +304,60 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
         spend=kept["future_spend"].to_numpy(),
         imbalance=imbalance,
     )
+
+
+MAX_DATA_GAP = timedelta(days=7)
+
+
+def make_snapshots(
+    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
+) -> Snapshots:
+    """Every snapshot of the protocol; a one-line error when the data ends more than
+    ``MAX_DATA_GAP`` before ``as_of`` (the backtest's labels would be cut short; data
+    that ends just before ``as_of`` is the usual case of scoring "now"), or when the
+    backtest or the final fit lacks buyers or non-buyers."""
+    with named_read_errors(source.files):
+        check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
+        snaps = build_protocol_snapshots(
+            source.tables, protocol, score=score, engine=source.engine, strict=strict
+        )
+    snaps = replace(snaps, features_off=source.features_off)
+    require_roles(snaps)
+    return snaps
+
+
+def check_data_gap(last: datetime | None, protocol: Protocol) -> None:
+    """A one-line error when the last purchase is more than ``MAX_DATA_GAP`` before
+    ``as_of``: the latest labels would be cut short."""
+    if last is None or last < protocol.as_of - MAX_DATA_GAP:
+        raise OlistDataError(
+            f"--as-of {protocol.as_of:%Y-%m-%d} is more than {MAX_DATA_GAP.days} days after "
+            f"the last purchase in the data ({last or 'none'}): the latest labels would be "
+            "incomplete; choose an --as-of within the data (the default is the end of its "
+            "healthy period)"
+        )
+
+
+def require_roles(snaps: Snapshots) -> None:
+    """Buyers and non-buyers in every snapshot the backtest and the final fit need."""
+    protocol = snaps.protocol
+    require(snaps, "backtest test", [1])
+    require(snaps, "backtest training", protocol.train_indices(1))
+    require(snaps, "backtest calibration", [2])
+    require(snaps, "final training", protocol.train_indices(0))
+
+
+def read_snapshots(
+    config: Any,
+    *,
+    tables: Tables | None = None,
+    storage_options: StorageOptions = None,
+    score: bool = True,
+) -> Snapshots:
+    """The snapshots of a job's protocol, read from ``config.data`` or ``tables``
+    (:func:`olist_fast.data.read_source`, then :func:`make_snapshots`); ``config`` is a
+    :class:`olist_fast.config.RunConfig`."""
+    source = read_source(config.data, config.as_of, tables=tables,
+                         storage_options=storage_options)  # fmt: skip
+    protocol = config.protocol(source.as_of)
+    return make_snapshots(source, protocol, score=score, strict=config.strict)

@@ -41,7 +41,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ from olist_fast.io import (
     Format,
     OlistDataError,
     check_columns,
+    is_url,
     locate_olist,
     table_path,
 )
@@ -70,7 +71,7 @@ from olist_fast.schema import (
     TableSpec,
     is_eligible,
 )
-from olist_fast.validate import HEALTH_RATIO
+from olist_fast.validate import health_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -264,10 +265,6 @@ def _parallelism(spark: SparkSession) -> int:
 
 
 # -- reading -----------------------------------------------------------------------------
-def _is_url(path: str | os.PathLike[str]) -> bool:
-    return "://" in str(path) and not str(path).startswith("file://")
-
-
 def _spark_type(dtype: Any) -> str:
     if dtype == pl.Datetime("us"):
         return "timestamp_ntz"
@@ -367,7 +364,7 @@ def _locate(spark: SparkSession, base: str, spec: TableSpec, fmt: Format) -> tup
     """The file of ``spec`` under ``base`` (CSV first, then Parquet, under ``auto``), read.
     Local folders are checked as the single-machine reader checks them (same messages);
     a URL is tried through Spark, and Spark's reason is kept when both fail."""
-    if not _is_url(base):
+    if not is_url(base):
         local = Path(base.removeprefix("file://"))
         path = table_path(local, spec, fmt)
         kind = "parquet" if path.suffix == ".parquet" else "csv"
@@ -406,7 +403,7 @@ def read_tables(
     """
     require_pyspark()
     base = os.fspath(path)
-    if not _is_url(base) and not Path(base.removeprefix("file://")).is_dir():
+    if not is_url(base) and not Path(base.removeprefix("file://")).is_dir():
         raise OlistDataError(f"{base}: not a directory (expected the folder of Olist files)")
     names = TABLE_NAMES if tables is None else tuple(tables)
     out = {}
@@ -489,30 +486,6 @@ class DataFacts:
     healthy_end: datetime
 
 
-def healthy_end(monthly: pl.DataFrame, latest: datetime | None) -> datetime:
-    """The data-health rule of :func:`olist_fast.validate.data_health` on monthly counts
-    (``month``, ``eligible``) instead of the orders: the first month after the busiest
-    whose eligible orders fall below ``HEALTH_RATIO`` of it; with none, the day after the
-    latest purchase. Months without orders count as zero, as there."""
-    if monthly.height == 0 or latest is None:
-        raise OlistDataError("orders: no order has a purchase timestamp (expected at least one)")
-    lo, hi = monthly["month"].min(), monthly["month"].max()
-    assert isinstance(lo, datetime) and isinstance(hi, datetime)
-    months = pl.DataFrame({"month": pl.datetime_range(lo, hi, interval="1mo", eager=True)})
-    full = (
-        months.join(monthly, on="month", how="left")
-        .with_columns(pl.col("eligible").fill_null(0).cast(pl.Int64))
-        .sort("month")
-    )
-    peak_idx = int(full["eligible"].arg_max() or 0)
-    peak = int(full["eligible"][peak_idx])
-    after = full.slice(peak_idx + 1).filter(pl.col("eligible") < HEALTH_RATIO * peak)
-    if after.height:
-        start: datetime = after["month"][0]
-        return start
-    return datetime(latest.year, latest.month, latest.day) + timedelta(days=1)
-
-
 def data_facts(tables: Mapping[str, DataFrame]) -> DataFacts:
     """The global facts from one aggregate of the orders (by month and status; a few
     hundred rows reach the driver). Eligibility is decided by the same expression as
@@ -538,7 +511,7 @@ def data_facts(tables: Mapping[str, DataFrame]) -> DataFacts:
     if known.height == 0:
         raise OlistDataError("orders: no order has a purchase timestamp (expected at least one)")
     assert latest is None or isinstance(latest, datetime)
-    return DataFacts(latest, n_orders, healthy_end(monthly, latest))
+    return DataFacts(latest, n_orders, health_of(monthly, lambda: latest).healthy_end)
 
 
 def integrity(tables: Mapping[str, DataFrame]) -> Integrity:
@@ -884,15 +857,14 @@ def score_task(
     files: Mapping[str, bytes], arrow: pa.Schema
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function each scoring task runs: the model loaded once per task, then
-    :func:`olist_fast.pipeline.score_customers` on the task's customers (its per-customer
+    :func:`olist_fast.fitting.score_customers` on the task's customers (its per-customer
     columns; the rank and decile are global and made afterwards)."""
     blobs = dict(files)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        from olist_fast.fitting import FittedModel
-        from olist_fast.pipeline import score_customers
+        from olist_fast.fitting import FittedModel, score_customers
 
         got = [b for b in batches if b.num_rows]
         if not got:
@@ -910,7 +882,7 @@ def score_task(
 
 
 def rank_globally(scored: DataFrame, *, partitions: int) -> DataFrame:
-    """``rank`` and ``decile`` over every customer, as :func:`pipeline.score_customers`
+    """``rank`` and ``decile`` over every customer, as :func:`olist_fast.fitting.score_customers`
     makes them on one machine: sorted by propensity (highest first), ties by
     ``customer_unique_id``; rank 1..n; decile ceil(rank * 10 / n).
 
@@ -920,7 +892,7 @@ def rank_globally(scored: DataFrame, *, partitions: int) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from olist_fast.pipeline import SCORE_COLUMNS
+    from olist_fast.fitting import SCORE_COLUMNS
 
     order = [F.col("propensity").desc(), F.col("customer_unique_id").asc()]
     with spark_errors():
@@ -957,7 +929,7 @@ def score(
 ) -> DataFrame:
     """A saved model (the folder ``train``/``run`` writes, or a fitted one) applied to
     every customer of ``snapshot`` inside the executors: a Spark DataFrame with the columns of
-    ``user_propensity_scores.csv`` (:data:`olist_fast.pipeline.SCORE_COLUMNS`), the rank
+    ``user_propensity_scores.csv`` (:data:`olist_fast.fitting.SCORE_COLUMNS`), the rank
     and decile computed over all customers. Rows in no particular order (sort by rank)."""
     require_pyspark()
     files = _model_source(model_dir)
@@ -1129,7 +1101,7 @@ def run_on_spark(
     from olist_fast.config import RunConfig
     from olist_fast.data import resolve_data_dir
     from olist_fast.parallel import using_threads
-    from olist_fast.protocol import Snapshots
+    from olist_fast.protocol import Snapshots, check_data_gap, require_roles
 
     config = config or RunConfig()
     out = P.local_out(config.out, "run")
@@ -1142,14 +1114,17 @@ def run_on_spark(
                             say=log.info),
         )  # fmt: skip
         protocol = config.protocol(as_of)
-        P.check_data_gap(facts.latest_purchase, protocol)
+        check_data_gap(facts.latest_purchase, protocol)
         past, now = timer.run(
             "features",
             lambda: protocol_snapshots(spark, tables, protocol, facts, partitions=partitions),
         )
-        snaps = Snapshots(protocol, [pl.DataFrame(), *past])
-        P.require_roles(snaps)
-        data_dir = None if _is_url(location) else Path(location)
+        # snapshot 0 reaches the driver too: the level of the final calibration is
+        # measured on its customers (fitting.measure_drift); it is scored in Spark
+        scored = to_polars(now, sort=["customer_unique_id"])
+        snaps = Snapshots(protocol, [scored, *past])
+        require_roles(snaps)
+        data_dir = None if is_url(location) else Path(location)
         stage = P.model_stage(snaps, config, data_dir, timer)
         final, metrics = stage.final, stage.metrics
         scores = timer.run(
@@ -1161,7 +1136,7 @@ def run_on_spark(
         done = Snapshots(protocol, [scores.select("customer_unique_id"), *past])
         # the manifest hashes the local files read (Spark's own URLs, s3a:// and the like,
         # are not Polars-readable: none are recorded for them)
-        located = {} if _is_url(location) else locate_olist(location)
+        located = {} if is_url(location) else locate_olist(location)
         source = P.Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
         files = timer.run(
             "write",

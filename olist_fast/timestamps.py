@@ -13,8 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import polars as pl
+
+from olist_fast.errors import OlistUsageError
 
 OLIST_FORMAT = "%Y-%m-%d %H:%M:%S"
 """The Olist files' format, and the fast path."""
@@ -118,3 +121,26 @@ def sample_shapes(
         return {}
     head = lf.select(columns).head(rows).collect()
     return {c: detect_shape(head[c].to_list()) for c in columns}
+
+
+def as_datetime(value: date | datetime | str, what: str = "as_of") -> datetime:
+    """A ``date`` as midnight of that day; a naive ``datetime`` as it is; an ISO 8601
+    string (``2018-06-01``, ``2018-06-01T12:00``) as :meth:`datetime.fromisoformat` reads
+    it. A time zone is converted to UTC and dropped, as offsets in the data are. Anything
+    else is refused."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise OlistUsageError(
+                f"{what} {value!r}: expected an ISO date like 2018-06-01 or 2018-06-01T12:00"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise OlistUsageError(
+        f"{what} must be a date, a datetime or an ISO string, got {type(value).__name__}"
+    )

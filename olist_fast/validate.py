@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,11 +105,30 @@ def monthly_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def data_health(orders: pl.LazyFrame) -> DataHealth:
-    """The healthy period: it ends at the first month after the busiest whose eligible
-    orders fall below 10 % of the busiest month's; with no such month, after the data."""
-    monthly = monthly_orders(orders).collect()
+    """The healthy period of the orders (:func:`health_of` their monthly counts)."""
+    return health_of(
+        monthly_orders(orders).collect(),
+        lambda: orders.select(pl.col("order_purchase_timestamp").max()).collect().item(),
+    )
+
+
+def health_of(monthly: pl.DataFrame, last_purchase: Callable[[], datetime | None]) -> DataHealth:
+    """The healthy-period rule on monthly counts (``month``, ``eligible``; a month without
+    orders counts as zero): the period ends at the first month after the busiest whose
+    eligible orders fall below ``HEALTH_RATIO`` of the busiest month's; with no such
+    month, the day after the last purchase (``last_purchase`` is asked only then)."""
     if monthly.height == 0:
         raise OlistDataError("orders: no order has a purchase timestamp (expected at least one)")
+    lo, hi = monthly["month"].min(), monthly["month"].max()
+    assert isinstance(lo, datetime) and isinstance(hi, datetime)
+    months = pl.DataFrame(
+        {"month": pl.datetime_range(lo, hi, interval="1mo", eager=True)}
+    ).with_columns(pl.col("month").cast(monthly["month"].dtype))
+    monthly = (
+        months.join(monthly.select("month", "eligible"), on="month", how="left")
+        .with_columns(pl.col("eligible").fill_null(0).cast(pl.Int64))
+        .sort("month")
+    )
     peak_idx = int(monthly["eligible"].arg_max() or 0)
     peak = int(monthly["eligible"][peak_idx])
     after = monthly.slice(peak_idx + 1).filter(pl.col("eligible") < HEALTH_RATIO * peak)
@@ -116,7 +136,11 @@ def data_health(orders: pl.LazyFrame) -> DataHealth:
         start: datetime = after["month"][0]
         collapse: str | None = start.strftime("%Y-%m")
     else:
-        last = orders.select(pl.col("order_purchase_timestamp").max()).collect().item()
+        last = last_purchase()
+        if last is None:
+            raise OlistDataError(
+                "orders: no order has a purchase timestamp (expected at least one)"
+            )
         start = datetime(last.year, last.month, last.day) + timedelta(days=1)
         collapse = None
     return DataHealth(

@@ -10,7 +10,6 @@ from datetime import date, datetime
 import polars as pl
 from polars._typing import EngineType
 
-from olist_fast.config import as_datetime
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features.customers import build_customer_grain
 from olist_fast.features.keys import compact_ids, is_not_hex_error, text_ids
@@ -23,6 +22,7 @@ from olist_fast.features.labels import (
 )
 from olist_fast.features.orders import build_order_grain, with_shared_facts
 from olist_fast.schema import NOT_PURCHASE_STATUSES, OLIST_STATUSES, is_eligible
+from olist_fast.timestamps import as_datetime
 
 log = logging.getLogger("olist_fast")
 

@@ -1,0 +1,91 @@
+"""The package's imports run one way: no module imports, even inside a function, a
+module that imports it back (directly or through others). ``TYPE_CHECKING`` imports are
+for type checkers only and do not count."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import olist_fast
+
+PACKAGE = Path(olist_fast.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(tree: ast.AST) -> set[str]:
+    """The olist_fast modules a module imports at run time."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("olist_fast"):
+                found.add(node.module)
+                for alias in node.names:  # `from olist_fast.features import keys`
+                    sub = f"{node.module}.{alias.name}"
+                    if (PACKAGE.parent / (sub.replace(".", "/") + ".py")).exists():
+                        found.add(sub)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("olist_fast"))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        graph[name] = runtime_imports(ast.parse(path.read_text())) - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := dfs(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := dfs(node)):
+            return cycle
+    return None
+
+
+def test_the_package_imports_run_one_way() -> None:
+    graph = import_graph()
+    assert "olist_fast.fitting" in graph and "olist_fast.pipeline" in graph
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from olist_fast.pipeline import run\n"
+        "def f():\n    from olist_fast.fitting import FittedModel\n"
+    )
+    assert runtime_imports(tree) == {"olist_fast.fitting"}
