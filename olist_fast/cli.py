@@ -66,8 +66,7 @@ PartitionsOpt = Annotated[
     typer.Option(
         "--spark-partitions",
         min=1,
-        help="Spark partitions of customers. Default: one per 100k orders (about 1 GB per "
-        "Python worker, measured).",
+        help="Spark partitions of customers. Default: one per 100k orders.",
     ),
 ]
 
@@ -428,8 +427,8 @@ def features(
         Engine,
         typer.Option(
             "--engine",
-            help="Polars engine for the feature plan; auto: in-memory on CSV, streaming on "
-            "Parquet (measured faster / leaner); spark: the same plan on Spark, and --out is "
+            help="Polars engine for the feature plan; auto: in-memory on CSV (faster), "
+            "streaming on Parquet (leaner); spark: the same plan on Spark, and --out is "
             "a Parquet dataset folder or URL.",
         ),
     ] = Engine.auto,

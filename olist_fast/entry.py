@@ -4,10 +4,9 @@ Before polars is first imported it sets the allocator's purge policy. Polars lin
 jemalloc and configures it in ``polars/__init__.py`` (``dirty_decay_ms:500,
 muzzy_decay_ms:1000``), appending whatever ``_RJEM_MALLOC_CONF`` holds; with
 ``muzzy_decay_ms:0`` freed pages go back to the system at the first decay step
-instead of lingering a further second as "muzzy" pages that still count as resident.
-Measured on the feature stage at scale 10 from CSV: peak memory 1,165 -> 1,082 MiB and
-1,225 -> 1,110 MiB in two interleaved runs of 7 and 5 pairs, time within 1 %; at scale
-1, 263 -> 250 MiB, within 1 %. A value the user sets in ``_RJEM_MALLOC_CONF`` wins.
+instead of lingering a further second as "muzzy" pages that still count as resident
+(what it saves: docs/performance.md, "Choices in the code, measured"). A value the user
+sets in ``_RJEM_MALLOC_CONF`` wins.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ _POISSON = _poisson_table()
 
 def poisson_weights(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Poisson(1) bootstrap weights as uint8, from 16-bit uniforms through the inverse
-    CDF (exact to 1/65536 in probability; several times faster than ``rng.poisson``)."""
+    CDF (exact to 1/65536 in probability; faster than ``rng.poisson``)."""
     return _POISSON[rng.integers(0, 65536, shape, dtype=np.uint16)]
 
 

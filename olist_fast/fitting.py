@@ -297,7 +297,7 @@ def fit_spend(ts: TrainingSet, *, seed: int) -> SpendFit:
     """E[spend | buys], fitted on the buyers of the training set: a model of
     log(1 + spend), whose exponential estimates something near the median of a buyer's
     spend, times Duan's smearing factor, the mean of exp(residual), which turns it into
-    the mean (spend is heavy-tailed: the mean is 30-45 % above the median). The
+    the mean (spend is heavy-tailed: its mean lies well above its median). The
     residuals are cross-fitted (``SPEND_FOLDS`` folds: in-sample ones are too small) and
     capped (``SPEND_TAIL``). A buyer whose window is net-negative (refunds larger than
     the purchases) counts as spending zero. With fewer than ``SPEND_MIN_BUYERS`` buyers,

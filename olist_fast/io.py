@@ -604,10 +604,8 @@ def preferred_engine(data_dir: str | os.PathLike[str]) -> Literal["in-memory", "
     """The polars engine measured better for the feature plan on this folder's files
     (by the format of its orders table).
 
-    Parquet: streaming (less memory). CSV: in-memory, measured faster at every scale
-    tried (whole command, interleaved): scale 10 4.17 s / 1,064 MiB against streaming's
-    5.19-5.35 s / 930-966 MiB (benchmark suite, 5 runs each); scale 20 11.7 against 12.6 s
-    at the same 1.7 GiB; scale 1 and 3 about 10 % faster. ``--engine`` overrides.
+    Parquet: streaming (less memory). CSV: in-memory, faster at every scale tried
+    (docs/performance.md, "Choices in the code, measured"). ``--engine`` overrides.
     """
     return engine_for(table_path(Path(data_dir), TABLES["orders"]))
 

@@ -98,8 +98,8 @@ def make_logistic(*, balanced: bool, random_state: int, C: float | None = None) 
 
 
 SPARSITY = 0.75
-"""``k`` of :func:`sparse_penalty` (measured on generated data of realistic difficulty:
-README, "Model quality")."""
+"""``k`` of :func:`sparse_penalty` (chosen on generated data of realistic difficulty:
+docs/model-quality.md)."""
 
 
 def sparse_penalty(
@@ -144,7 +144,7 @@ def make_random_forest(*, balanced: bool, random_state: int) -> RandomForestClas
         max_features="sqrt",
         max_samples=0.5,
         # weights from the whole training set: "balanced_subsample" recomputes them for
-        # every tree's half-sample (the same proportions, give or take), 30-40 % of a fit
+        # every tree's half-sample (the same proportions, give or take), at a real cost
         class_weight="balanced" if balanced else None,
         n_jobs=threads(),  # joblib threads, which yield the core when idle
         random_state=random_state,

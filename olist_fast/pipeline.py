@@ -258,7 +258,7 @@ def local_out(out: Location, what: str) -> Path:
 
 def warm_imports() -> threading.Thread:
     """Start importing what only the write stage needs (matplotlib for the figure, skops
-    for the model files: about 0.5 s) on a background thread, while the feature and
+    for the model files) on a background thread, while the feature and
     model stages keep the cores busy in compiled code that releases the GIL. An import
     the main thread reaches first simply waits for it (Python's per-module import
     locks). A failure here is ignored: the write stage imports them again and reports

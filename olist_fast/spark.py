@@ -557,8 +557,8 @@ SHIPPED: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """The columns a task receives: what the plan reads (:data:`INPUT_COLUMNS`) plus the keys
 its integrity counts read. The task fills the other columns of each table with typed
-nulls, which the plan never reads. Shipping whole rows measured about twice the worker
-memory (review titles, zip codes, product dimensions, four more timestamps)."""
+nulls, which the plan never reads (whole rows would also ship review titles, zip codes,
+product dimensions and four more timestamps to every worker)."""
 
 
 def _stack_columns() -> dict[str, Any]:
@@ -1063,8 +1063,8 @@ def protocol_snapshots(
     the model stage reads), and snapshot 0 left in Spark (checkpointed) for scoring.
 
     Every labelled row reaches the driver: at 1 % buyers the model stage keeps all of
-    them for the folds and the backtest. That is the limit of this route (about 40 bytes
-    x 25 columns per customer per snapshot; the demo's 6 labelled snapshots are ~40 MB)."""
+    them for the folds and the backtest. That is the limit of this route (every
+    snapshot, one row per customer, on the driver)."""
     from pyspark.sql import functions as F
 
     dates = protocol.dates()
