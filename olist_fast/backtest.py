@@ -128,8 +128,10 @@ def run_backtest(
     drifted = with_drift(model, drift)
     prob = drifted.calibration(drifted.score(X))
     naive = naive_score(test)
-    scores: dict[str, np.ndarray] = {f"chosen:{chosen.name} (calibrated)": prob,
-                                     "baseline:naive (orders, then recency)": naive}  # fmt: skip
+    scores: dict[str, np.ndarray] = {
+        f"chosen:{chosen.name} (calibrated)": prob,
+        "baseline:naive (orders, then recency)": naive,
+    }
     notebook_name, peer_value = None, {}
     if compare:
         extra = _compare_scores(chosen, pool, snaps, ts, X, seed=seed)
@@ -148,21 +150,28 @@ def run_backtest(
     names = list(scores)
     boot = bootstrap_aucs(y, [scores[k] for k in names], n_boot=n_boot, random_state=seed)
     reports = {
-        k: ranking_report(k, y, scores[k], probabilities=k.startswith("chosen:"),
-                          boot_aucs=boot[:, i])
+        k: ranking_report(
+            k, y, scores[k], probabilities=k.startswith("chosen:"), boot_aucs=boot[:, i]
+        )
         for i, k in enumerate(names)
-    }  # fmt: skip
+    }
     chosen_name, naive_name = names[0], names[1]
     differences = [
-        paired_difference(y, (chosen_name, prob), (naive_name, naive), boot[:, [0, 1]],
-                          random_state=seed)
-    ]  # fmt: skip
+        paired_difference(
+            y, (chosen_name, prob), (naive_name, naive), boot[:, [0, 1]], random_state=seed
+        )
+    ]
     if notebook_name:
         i = names.index(notebook_name)
         differences.append(
-            paired_difference(y, (chosen_name, prob), (notebook_name, scores[notebook_name]),
-                              boot[:, [0, i]], random_state=seed)
-        )  # fmt: skip
+            paired_difference(
+                y,
+                (chosen_name, prob),
+                (notebook_name, scores[notebook_name]),
+                boot[:, [0, i]],
+                random_state=seed,
+            )
+        )
     buyers = y == 1
     realized = test["future_spend"].to_numpy()
     actual = realized[buyers]
@@ -220,7 +229,8 @@ def _compare_scores(
         out[c.name] = predict_score(fit_setup(c, Xl, yl, seed), X)
     one = Snapshots(replace(snaps.protocol, train_snapshots=1), snaps.frames)
     single = training_set(one, TEST, seed=seed)
-    s = predict_score(fit_setup(chosen, single.X, single.y, seed),
-                      single.encoding.transform(snaps[TEST]))  # fmt: skip
+    s = predict_score(
+        fit_setup(chosen, single.X, single.y, seed), single.encoding.transform(snaps[TEST])
+    )
     out[f"{chosen.name} (latest snapshot only, not stacked)"] = s
     return out

@@ -159,15 +159,37 @@ def time_interleaved(
     return {k: (walls[k], peaks[k]) for k in commands}
 
 
-def _summary(stage: str, scale: float, impl: str, fmt: str, walls: list[float], peak: float,
-             ratio: float | None = None) -> Measurement:  # fmt: skip
+def _summary(
+    stage: str,
+    scale: float,
+    impl: str,
+    fmt: str,
+    walls: list[float],
+    peak: float,
+    ratio: float | None = None,
+) -> Measurement:
     med, lo, hi = (round(f(walls), 3) for f in (statistics.median, min, max))
-    return Measurement(stage, scale, impl, fmt, med, lo, hi, round(peak, 1), len(walls),
-                       None if ratio is None else round(ratio, 3))  # fmt: skip
+    return Measurement(
+        stage,
+        scale,
+        impl,
+        fmt,
+        med,
+        lo,
+        hi,
+        round(peak, 1),
+        len(walls),
+        None if ratio is None else round(ratio, 3),
+    )
 
 
-def _rows(stage: str, scale: float, fmt: str, timed: dict[str, tuple[list[float], float]],
-          ours: str = "olist_fast") -> list[Measurement]:  # fmt: skip
+def _rows(
+    stage: str,
+    scale: float,
+    fmt: str,
+    timed: dict[str, tuple[list[float], float]],
+    ours: str = "olist_fast",
+) -> list[Measurement]:
     """One row per command; a peer's ratio is the median over rounds of its time over ours
     in that round."""
     out = []
@@ -197,15 +219,35 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
     folder = str(data[fmt])
     with tempfile.TemporaryDirectory() as tmp:
         commands = {
-            "olist_fast": [py, "-m", "olist_fast", "features", "--data", folder, "--as-of",
-                           AS_OF, "--out", f"{tmp}/ours.parquet"],
+            "olist_fast": [
+                py,
+                "-m",
+                "olist_fast",
+                "features",
+                "--data",
+                folder,
+                "--as-of",
+                AS_OF,
+                "--out",
+                f"{tmp}/ours.parquet",
+            ],
             "floor (parse needed columns)": [py, "-c", FLOOR_SCRIPT, folder],
-        }  # fmt: skip
+        }
         if PEERS_DIR.is_dir():  # above scale 10 they read the Parquet folder, as ours does
-            commands["pandas"] = [py, str(PEERS_DIR / "pandas_peer.py"), folder, AS_OF,
-                                  f"{tmp}/pandas.parquet"]  # fmt: skip
-            commands["duckdb"] = [py, str(PEERS_DIR / "duckdb_peer.py"), folder, AS_OF,
-                                  f"{tmp}/duckdb.parquet"]  # fmt: skip
+            commands["pandas"] = [
+                py,
+                str(PEERS_DIR / "pandas_peer.py"),
+                folder,
+                AS_OF,
+                f"{tmp}/pandas.parquet",
+            ]
+            commands["duckdb"] = [
+                py,
+                str(PEERS_DIR / "duckdb_peer.py"),
+                folder,
+                AS_OF,
+                f"{tmp}/duckdb.parquet",
+            ]
         else:
             say("peers not found (they live in the repository's benchmarks/peers/): skipped")
         say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
@@ -219,18 +261,37 @@ def run_commands(folder: str, out: Path, scale: float, say) -> dict[str, list[st
     ``out/ours`` and ``out/notebook``."""
     py = sys.executable
     commands = {
-        "olist_fast": [py, "-m", "olist_fast", "run", "--data", folder, "--as-of", RUN_AS_OF,
-                       "--horizon-days", str(RUN_HORIZON), "--out", str(out / "ours"),
-                       "--seed", "0"],
-    }  # fmt: skip
+        "olist_fast": [
+            py,
+            "-m",
+            "olist_fast",
+            "run",
+            "--data",
+            folder,
+            "--as-of",
+            RUN_AS_OF,
+            "--horizon-days",
+            str(RUN_HORIZON),
+            "--out",
+            str(out / "ours"),
+            "--seed",
+            "0",
+        ],
+    }
     peer = PEERS_DIR / "notebook_peer.py"
     if scale > NOTEBOOK_MAX_SCALE:
         say(f"notebook peer: only up to scale {NOTEBOOK_MAX_SCALE:g} (minutes per run above)")
     elif not peer.is_file():
         say("notebook peer not found (it lives in the repository's benchmarks/peers/): skipped")
     else:
-        commands[NOTEBOOK] = [py, str(peer), folder, RUN_AS_OF, str(RUN_HORIZON),
-                              str(out / "notebook")]  # fmt: skip
+        commands[NOTEBOOK] = [
+            py,
+            str(peer),
+            folder,
+            RUN_AS_OF,
+            str(RUN_HORIZON),
+            str(out / "notebook"),
+        ]
     return commands
 
 
@@ -255,8 +316,11 @@ def bench_run(scale: float, data: dict[str, Path], runs: int, say) -> list[Measu
         stages = stage_seconds(Path(tmp) / "ours")
     rows = _rows("run", scale, "csv", timed)
     for stage, secs in stages.items():
-        rows.append(Measurement(f"run:{stage}", scale, "olist_fast", "csv", secs, secs, secs,
-                                float("nan"), 1))  # fmt: skip
+        rows.append(
+            Measurement(
+                f"run:{stage}", scale, "olist_fast", "csv", secs, secs, secs, float("nan"), 1
+            )
+        )
     return rows
 
 
@@ -297,15 +361,19 @@ def bench(
 
 
 def format_table(results: Sequence[Measurement]) -> str:
-    head = f"{'stage':<16}{'scale':>6}  {'implementation':<30}{'input':<8}{'median s':>9}" \
-           f"{'min-max s':>15}{'peak MiB':>10}{'ours faster':>12}"  # fmt: skip
+    head = (
+        f"{'stage':<16}{'scale':>6}  {'implementation':<30}{'input':<8}{'median s':>9}"
+        f"{'min-max s':>15}{'peak MiB':>10}{'ours faster':>12}"
+    )
     lines = [head, "-" * len(head)]
     for m in results:
         spread = f"{m.wall_min_s:.2f}-{m.wall_max_s:.2f}"
         peak = "" if m.peak_mib != m.peak_mib else f"{m.peak_mib:,.0f}"
         ratio = "" if m.speedup_vs_ours is None else f"{m.speedup_vs_ours:.2f}x"
-        lines.append(f"{m.stage:<16}{m.scale:>6g}  {m.impl:<30}{m.fmt:<8}{m.wall_s:>9.2f}"
-                     f"{spread:>15}{peak:>10}{ratio:>12}")  # fmt: skip
+        lines.append(
+            f"{m.stage:<16}{m.scale:>6g}  {m.impl:<30}{m.fmt:<8}{m.wall_s:>9.2f}"
+            f"{spread:>15}{peak:>10}{ratio:>12}"
+        )
     return "\n".join(lines)
 
 
@@ -343,8 +411,10 @@ def format_scaling(rows: Sequence[dict[str, float | str]]) -> str:
     head = f"{'implementation':<30}{'s / 1M orders':>15}{'MiB / 1M orders':>17}{'exponent':>10}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['impl']!s:<30}{r['s_per_1M_orders']:>15.2f}"
-                     f"{r['mib_per_1M_orders']:>17,.0f}{r['time_exponent']:>10.2f}")  # fmt: skip
+        lines.append(
+            f"{r['impl']!s:<30}{r['s_per_1M_orders']:>15.2f}"
+            f"{r['mib_per_1M_orders']:>17,.0f}{r['time_exponent']:>10.2f}"
+        )
     return "\n".join(lines)
 
 

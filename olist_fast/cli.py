@@ -169,23 +169,33 @@ def transaction_tables(
     if transactions is None:
         return None
     if data is not None:
-        raise fail("--data and --transactions: pass one of them (a folder of Olist files, or a "
-                   "transaction log)")  # fmt: skip
+        raise fail(
+            "--data and --transactions: pass one of them (a folder of Olist files, or a "
+            "transaction log)"
+        )
     from olist_fast.transactions import from_transactions
 
     return guarded(
-        lambda: from_transactions(transactions, customer_id=customer_col, timestamp=time_col,
-                                  amount=amount_col, order_id=order_col, status=status_col)
-    )  # fmt: skip
+        lambda: from_transactions(
+            transactions,
+            customer_id=customer_col,
+            timestamp=time_col,
+            amount=amount_col,
+            order_id=order_col,
+            status=status_col,
+        )
+    )
 
 
 def transactions_on_spark(master: str | None) -> None:
     """``--transactions`` with ``--engine spark`` writes the mapped tables to a temporary
     local folder: a master whose executors run elsewhere could not read it."""
     if master is not None and not master.startswith("local"):
-        raise fail(f"--transactions with --engine spark needs a local master (local[*], the "
-                   f"default), not {master!r}: the log's tables are written to a temporary "
-                   "local folder")  # fmt: skip
+        raise fail(
+            f"--transactions with --engine spark needs a local master (local[*], the "
+            f"default), not {master!r}: the log's tables are written to a temporary "
+            "local folder"
+        )
 
 
 @contextmanager
@@ -379,8 +389,9 @@ def validate_cmd(
     status_col: StatusColOpt = None,
 ) -> None:
     """Check every file (format, columns, types, keys, joins) and summarise the data."""
-    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
-                                    order_col, status_col)  # fmt: skip
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     if log_tables is not None:
         from olist_fast.transactions import transactions_report
 
@@ -448,8 +459,9 @@ def features(
     from olist_fast.pipeline import feature_table
 
     when = parse_as_of(as_of)
-    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
-                                    order_col, status_col)  # fmt: skip
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     if engine == Engine.spark:
         from olist_fast.spark import features_to
 
@@ -457,12 +469,22 @@ def features(
         t0 = time.perf_counter()
         with spark_data(log_tables, data, spark_master) as where:
             written = guarded(
-                lambda: features_to(out, where, when, horizon_days, spark_master,
-                                    partitions=spark_partitions, say=say, strict=strict)
-            )  # fmt: skip
+                lambda: features_to(
+                    out,
+                    where,
+                    when,
+                    horizon_days,
+                    spark_master,
+                    partitions=spark_partitions,
+                    say=say,
+                    strict=strict,
+                )
+            )
         labels = "with labels" if written.labels else "no labels: window not covered"
-        say(f"Wrote {written.rows:,} customers x {written.columns} columns ({labels}) to "
-            f"{written.out} (Spark) in {time.perf_counter() - t0:.2f} s.")  # fmt: skip
+        say(
+            f"Wrote {written.rows:,} customers x {written.columns} columns ({labels}) to "
+            f"{written.out} (Spark) in {time.perf_counter() - t0:.2f} s."
+        )
         return
     if not out.lower().endswith((".parquet", ".csv")):
         raise fail(f"{out}: unsupported output extension (expected .parquet or .csv)")
@@ -470,11 +492,15 @@ def features(
     t0 = time.perf_counter()
     snap = guarded(
         lambda: feature_table(
-            data, tables=log_tables, as_of=when, horizon_days=horizon_days,
-            engine=None if engine == Engine.auto else engine_type(engine), strict=strict,
+            data,
+            tables=log_tables,
+            as_of=when,
+            horizon_days=horizon_days,
+            engine=None if engine == Engine.auto else engine_type(engine),
+            strict=strict,
             storage_options=options,
         )
-    )  # fmt: skip
+    )
     guarded(lambda: write_frame(snap, out, storage_options=options))
     labels = "with labels" if "bought_again" in snap.columns else "no labels: window not covered"
     say(
@@ -533,57 +559,77 @@ def print_summary(result) -> None:
     typer.echo(f"  rule: {sel['rule']}")
     typer.echo(f"  chosen: {sel['chosen']}: {sel['reason']}")
     typer.echo("")
-    typer.echo(f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "
-               f"{', '.join(d[:10] for d in bt['train_dates'])}")  # fmt: skip
-    typer.echo(f"  {'model':<48}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
-               f"{'lift@1%':>9}{'buyers':>8}")  # fmt: skip
+    typer.echo(
+        f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "
+        f"{', '.join(d[:10] for d in bt['train_dates'])}"
+    )
+    typer.echo(
+        f"  {'model':<48}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
+        f"{'lift@1%':>9}{'buyers':>8}"
+    )
     rows = [bt["chosen"], *bt["comparison"], bt["baselines"]["naive"]]
     for r in rows:
         auc = f"{r['roc_auc']:.3f} ({r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f})"
-        typer.echo(f"  {r['name'][:47]:<48}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
-                   f"{r['lift_top1']:>9.2f}{r['positives']:>8}")  # fmt: skip
+        typer.echo(
+            f"  {r['name'][:47]:<48}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
+            f"{r['lift_top1']:>9.2f}{r['positives']:>8}"
+        )
     truth = bt.get("truth")
     if truth:
-        typer.echo(f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
-                   f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}")  # fmt: skip
+        typer.echo(
+            f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
+            f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}"
+        )
         e = truth.get("expected_auc") or {}
         if "chosen" in e:
-            typer.echo(f"  expected AUC over the true probabilities (no outcome noise): chosen "
-                       f"{e['chosen']:.4f}, feature ceiling {e['feature_ceiling']:.4f} "
-                       f"({e['chosen'] - e['feature_ceiling']:+.4f}), oracle "
-                       f"{e['oracle']:.4f}")  # fmt: skip
+            typer.echo(
+                f"  expected AUC over the true probabilities (no outcome noise): chosen "
+                f"{e['chosen']:.4f}, feature ceiling {e['feature_ceiling']:.4f} "
+                f"({e['chosen'] - e['feature_ceiling']:+.4f}), oracle "
+                f"{e['oracle']:.4f}"
+            )
     for d in bt["differences"]:
         b = "naive" if d["b"].startswith("baseline:naive") else d["b"]
-        typer.echo(f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "
-                   f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
-                   f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
-                   f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%")  # fmt: skip
+        typer.echo(
+            f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "
+            f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
+            f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
+            f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%"
+        )
     ch = bt["chosen"]
-    typer.echo(f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
-               f"{ch['positives']}; Brier {ch['brier']:.5f}")  # fmt: skip
+    typer.echo(
+        f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
+        f"{ch['positives']}; Brier {ch['brier']:.5f}"
+    )
     dec = bt["deciles"]["chosen"]
     if "expected_positives" in dec:
         top = ", ".join(
             f"{e:.0f}/{o}"
             for e, o in zip(dec["expected_positives"][:3], dec["positives"][:3], strict=True)
         )
-        typer.echo(f"  buyers expected/observed in the top deciles: {top}")  # fmt: skip
+        typer.echo(f"  buyers expected/observed in the top deciles: {top}")
     sp = bt["spend"]
-    typer.echo(f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
-               f"order value {sp['naive_avg_order_value']['mae']:.1f}")  # fmt: skip
+    typer.echo(
+        f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
+        f"order value {sp['naive_avg_order_value']['mae']:.1f}"
+    )
     if value := bt.get("value"):
         per = value["spend_per_buyer"]
         top = ", ".join(_fixed(d["ratio"], 2) for d in value["deciles"][:3])
-        typer.echo(f"  value: expected {value['expected_total']:,.0f}, realized "
-                   f"{value['realized_total']:,.0f} ({_fixed(value['ratio'], 2)}); spend per "
-                   f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
-                   f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
-                   f"{_fixed(value['normalized_gini'], 3)}")  # fmt: skip
+        typer.echo(
+            f"  value: expected {value['expected_total']:,.0f}, realized "
+            f"{value['realized_total']:,.0f} ({_fixed(value['ratio'], 2)}); spend per "
+            f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
+            f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
+            f"{_fixed(value['normalized_gini'], 3)}"
+        )
         for name, peer in (value.get("peers") or {}).items():
-            typer.echo(f"  {name.removeprefix('peer:')}: expected {peer['expected_buyers']:.0f} "
-                       f"buyers; value expected {peer['expected_total']:,.0f} "
-                       f"({_fixed(peer['ratio'], 2)}); normalized Gini "
-                       f"{_fixed(peer['normalized_gini'], 3)}")  # fmt: skip
+            typer.echo(
+                f"  {name.removeprefix('peer:')}: expected {peer['expected_buyers']:.0f} "
+                f"buyers; value expected {peer['expected_total']:,.0f} "
+                f"({_fixed(peer['ratio'], 2)}); normalized Gini "
+                f"{_fixed(peer['normalized_gini'], 3)}"
+            )
     typer.echo(f"Chosen setup: {result.chosen}. Files:")
     for name, path in result.files.items():
         typer.echo(f"  {name:<9}{path}")
@@ -650,8 +696,9 @@ def run(
 
     when = parse_as_of(as_of)
     options = storage_options(storage_option)
-    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
-                                    order_col, status_col)  # fmt: skip
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     if log_tables is not None:
         t0 = time.perf_counter()
         if engine == JobEngine.spark:
@@ -662,18 +709,34 @@ def run(
             transactions_on_spark(spark_master)
             with olist_folder(log_tables) as folder:
                 config = guarded(
-                    lambda: RunConfig(data=folder, as_of=when, horizon_days=horizon_days,
-                                      out=out, seed=seed, folds=folds, compare=compare,
-                                      strict=strict, n_jobs=n_jobs)
-                )  # fmt: skip
+                    lambda: RunConfig(
+                        data=folder,
+                        as_of=when,
+                        horizon_days=horizon_days,
+                        out=out,
+                        seed=seed,
+                        folds=folds,
+                        compare=compare,
+                        strict=strict,
+                        n_jobs=n_jobs,
+                    )
+                )
                 result = guarded(
                     lambda: run_on_spark(config, spark_master, partitions=spark_partitions)
                 )
         else:
             config = guarded(
-                lambda: RunConfig(as_of=when, horizon_days=horizon_days, out=out, seed=seed,
-                                  folds=folds, compare=compare, strict=strict, n_jobs=n_jobs)
-            )  # fmt: skip
+                lambda: RunConfig(
+                    as_of=when,
+                    horizon_days=horizon_days,
+                    out=out,
+                    seed=seed,
+                    folds=folds,
+                    compare=compare,
+                    strict=strict,
+                    n_jobs=n_jobs,
+                )
+            )
             result = guarded(
                 lambda: run_pipeline(config, tables=log_tables, storage_options=options)
             )
@@ -682,9 +745,18 @@ def run(
         return
     source = data if data is not None else guarded(lambda: ensure_demo_data(say))
     config = guarded(
-        lambda: RunConfig(data=source, as_of=when, horizon_days=horizon_days, out=out, seed=seed,
-                          folds=folds, compare=compare, strict=strict, n_jobs=n_jobs)
-    )  # fmt: skip
+        lambda: RunConfig(
+            data=source,
+            as_of=when,
+            horizon_days=horizon_days,
+            out=out,
+            seed=seed,
+            folds=folds,
+            compare=compare,
+            strict=strict,
+            n_jobs=n_jobs,
+        )
+    )
     t0 = time.perf_counter()
     if engine == JobEngine.spark:
         from olist_fast.spark import run_on_spark
@@ -726,8 +798,9 @@ def train(
 
     when = parse_as_of(as_of)
     options = storage_options(storage_option)
-    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
-                                    order_col, status_col)  # fmt: skip
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     t0 = time.perf_counter()
     model = guarded(
         lambda: train_model(
@@ -779,17 +852,26 @@ def score(
 
     when = parse_as_of(as_of)
     assert when is not None
-    log_tables = transaction_tables(transactions, data, customer_col, time_col, amount_col,
-                                    order_col, status_col)  # fmt: skip
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     if engine == JobEngine.spark:
         from olist_fast.spark import score_to
 
         no_spark_options(storage_option=storage_option)
         with spark_data(log_tables, data, spark_master) as where:
             written = guarded(
-                lambda: score_to(out, model, where, when, spark_master,
-                                 partitions=spark_partitions, say=say, strict=strict)
-            )  # fmt: skip
+                lambda: score_to(
+                    out,
+                    model,
+                    where,
+                    when,
+                    spark_master,
+                    partitions=spark_partitions,
+                    say=say,
+                    strict=strict,
+                )
+            )
         typer.echo(f"Wrote {written.rows:,} scores to {written.out} (Spark).")
         return
     options = storage_options(storage_option)

@@ -89,8 +89,12 @@ class RunConfig:
 
     def protocol(self, as_of: datetime) -> Protocol:
         """The snapshot dates and their roles for a resolved ``as_of``."""
-        return Protocol(as_of=as_of, horizon_days=self.horizon_days, folds=self.folds,
-                        train_snapshots=self.train_snapshots)  # fmt: skip
+        return Protocol(
+            as_of=as_of,
+            horizon_days=self.horizon_days,
+            folds=self.folds,
+            train_snapshots=self.train_snapshots,
+        )
 
     def as_json(self) -> dict:
         d = asdict(self)

@@ -185,5 +185,11 @@ def read_source(
         with named_read_errors(opened.files):
             as_of = default_as_of(opened.tables["orders"])
         log.info("as_of %s (end of the healthy period)", f"{as_of:%Y-%m-%d}")
-    return Source(opened.location, opened.tables, as_datetime(as_of), opened.engine,
-                  opened.files, frozenset(opened.coverage.features_off()))  # fmt: skip
+    return Source(
+        opened.location,
+        opened.tables,
+        as_datetime(as_of),
+        opened.engine,
+        opened.files,
+        frozenset(opened.coverage.features_off()),
+    )

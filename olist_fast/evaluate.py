@@ -271,8 +271,7 @@ class PlattCalibration:
         if a > 0:
             return cls(a=a, b=b)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        return cls(a=1.0, b=log_odds_shift(z, float(np.sum(w * y)), weight=w, bound=30.0,
-                                              steps=80))  # fmt: skip
+        return cls(a=1.0, b=log_odds_shift(z, float(np.sum(w * y)), weight=w, bound=30.0, steps=80))
 
     def __call__(self, score: np.ndarray) -> np.ndarray:
         z = self.a * self._logit(score) + self.b
@@ -354,8 +353,14 @@ def value_report(expected: np.ndarray, realized: np.ndarray) -> dict:
     for d in range(1, 11):
         rows = decile == d
         pred, real = float(expected[rows].sum()), float(realized[rows].sum())
-        deciles.append({"decile": d, "expected": pred, "realized": real,
-                        "ratio": pred / real if real > 0 else math.nan})  # fmt: skip
+        deciles.append(
+            {
+                "decile": d,
+                "expected": pred,
+                "realized": real,
+                "ratio": pred / real if real > 0 else math.nan,
+            }
+        )
     total_pred, total_real = float(expected.sum()), float(realized.sum())
     return {
         "expected_total": total_pred,

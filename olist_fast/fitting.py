@@ -225,8 +225,16 @@ def package_versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 
-    names = ["olist-fast", "polars", "numpy", "scikit-learn", "imbalanced-learn", "xgboost",
-             "skops", "pyarrow"]  # fmt: skip
+    names = [
+        "olist-fast",
+        "polars",
+        "numpy",
+        "scikit-learn",
+        "imbalanced-learn",
+        "xgboost",
+        "skops",
+        "pyarrow",
+    ]
     out = {"python": platform.python_version()}
     for n in names:
         try:
@@ -269,10 +277,12 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
     cal = PlattCalibration.fit(oof[rows], ts.y[rows], sample_weight=ts.weight[rows])
     prob = cal(oof)
     windows = {
-        int(j): (int(ts.y[ts.snapshot == j].sum()),
-                 float((ts.weight * prob)[ts.snapshot == j].sum()))
+        int(j): (
+            int(ts.y[ts.snapshot == j].sum()),
+            float((ts.weight * prob)[ts.snapshot == j].sum()),
+        )
         for j in np.unique(ts.snapshot)
-    }  # fmt: skip
+    }
     return Calibrated(cal, windows)
 
 
@@ -307,8 +317,10 @@ def fit_spend(ts: TrainingSet, *, seed: int) -> SpendFit:
     if len(y) < SPEND_MIN_BUYERS:
         log.warning(
             "only %d buyers in the training windows: expected spend is their mean spend "
-            "(a spend model needs at least %d)", len(y), SPEND_MIN_BUYERS,
-        )  # fmt: skip
+            "(a spend model needs at least %d)",
+            len(y),
+            SPEND_MIN_BUYERS,
+        )
         return SpendFit(DummyRegressor().fit(X, y), _smearing(y - y.mean(), cap=False))
     oof = np.empty(len(y))
     splits = KFold(SPEND_FOLDS, shuffle=True, random_state=seed).split(X)
@@ -336,9 +348,16 @@ def fit_final(
     cal = calibrate(c, ts, seed=seed)
     classifier = fit_setup(c, ts.X, ts.y, seed)
     spent = fit_spend(ts, seed=seed) if spend else None
-    return FittedModel(c.name, ts.encoding, classifier, cal.calibration,
-                       spent.model if spent else None, horizon_days, cal.windows,
-                       spend_smearing=spent.smearing if spent else 1.0)  # fmt: skip
+    return FittedModel(
+        c.name,
+        ts.encoding,
+        classifier,
+        cal.calibration,
+        spent.model if spent else None,
+        horizon_days,
+        cal.windows,
+        spend_smearing=spent.smearing if spent else 1.0,
+    )
 
 
 def intercept_shift(prob: np.ndarray, observed: float) -> float:
@@ -446,9 +465,11 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     if latest_buyers < DRIFT_MIN_BUYERS or snaps[latest].height == 0:
         return None
     # the training windows, from cross-fitted scores (no in-sample optimism) ...
-    rows = [(j, obs, float(np.log(obs / exp)))
-            for j, (obs, exp) in sorted(model.trained_windows.items())
-            if obs >= DRIFT_MIN_BUYERS and exp > 0]  # fmt: skip
+    rows = [
+        (j, obs, float(np.log(obs / exp)))
+        for j, (obs, exp) in sorted(model.trained_windows.items())
+        if obs >= DRIFT_MIN_BUYERS and exp > 0
+    ]
     # ... and older windows the model was never trained on, scored by it
     for j in p.drift_indices(target):
         y = snaps.labels(j) if j <= p.depth else np.zeros(0)

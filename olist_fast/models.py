@@ -176,10 +176,12 @@ def make_blend(*, balanced: bool, random_state: int, C: float) -> VotingClassifi
     """The mean of the logistic regression's and the random forest's probabilities: the
     linear model's smooth ranking plus the forest's interactions and thresholds."""
     return VotingClassifier(
-        [("logistic", make_logistic(balanced=balanced, random_state=random_state, C=C)),
-         ("random_forest", make_random_forest(balanced=balanced, random_state=random_state))],
+        [
+            ("logistic", make_logistic(balanced=balanced, random_state=random_state, C=C)),
+            ("random_forest", make_random_forest(balanced=balanced, random_state=random_state)),
+        ],
         voting="soft",
-    )  # fmt: skip
+    )
 
 
 def make_gradient_boosting(*, random_state: int) -> HistGradientBoostingClassifier:
@@ -329,8 +331,9 @@ def _build_random_forest(y: np.ndarray, s: int, width: int) -> Any:
 
 def _build_blend(y: np.ndarray, s: int, width: int) -> Any:
     balanced = not Imbalance.of(y).balanced
-    return make_blend(balanced=balanced, random_state=s,
-                      C=sparse_penalty(y, width, balanced=balanced))  # fmt: skip
+    return make_blend(
+        balanced=balanced, random_state=s, C=sparse_penalty(y, width, balanced=balanced)
+    )
 
 
 SIMPLICITY_ORDER = ("logistic", "logistic+smote", "random_forest", "logistic+random_forest")
@@ -368,16 +371,31 @@ def notebook_candidates() -> list[Candidate]:
     GradientBoostingClassifier is replaced by the histogram version with the same depth
     and rounds."""
     return [
-        Candidate("notebook:logistic+smote", "logistic", True,
-                  lambda y, s, w: with_smote(make_logistic(balanced=False, random_state=s),
-                                          random_state=s, ratio="auto")),
-        Candidate("notebook:random_forest+smote", "random_forest", True,
-                  lambda y, s, w: with_smote(make_random_forest(balanced=False, random_state=s),
-                                          random_state=s, ratio="auto")),
-        Candidate("notebook:gradient_boosting+smote", "gradient_boosting", True,
-                  lambda y, s, w: with_smote(make_gradient_boosting(random_state=s),
-                                          random_state=s, ratio="auto")),
-    ]  # fmt: skip
+        Candidate(
+            "notebook:logistic+smote",
+            "logistic",
+            True,
+            lambda y, s, w: with_smote(
+                make_logistic(balanced=False, random_state=s), random_state=s, ratio="auto"
+            ),
+        ),
+        Candidate(
+            "notebook:random_forest+smote",
+            "random_forest",
+            True,
+            lambda y, s, w: with_smote(
+                make_random_forest(balanced=False, random_state=s), random_state=s, ratio="auto"
+            ),
+        ),
+        Candidate(
+            "notebook:gradient_boosting+smote",
+            "gradient_boosting",
+            True,
+            lambda y, s, w: with_smote(
+                make_gradient_boosting(random_state=s), random_state=s, ratio="auto"
+            ),
+        ),
+    ]
 
 
 def candidate(name: str) -> Candidate:

@@ -111,8 +111,13 @@ def feature_table(
     healthy period is a warning (its labels are mostly zeros by construction)."""
     source = read_source(data, as_of, tables=tables, storage_options=storage_options)
     with named_read_errors(source.files):
-        (snap,) = build_snapshots(source.tables, [source.as_of], horizon_days=horizon_days,
-                                  engine=engine or source.engine, strict=strict)  # fmt: skip
+        (snap,) = build_snapshots(
+            source.tables,
+            [source.as_of],
+            horizon_days=horizon_days,
+            engine=engine or source.engine,
+            strict=strict,
+        )
         constant = [f for f in FEATURES if f not in source.features_off and snap[f].n_unique() <= 1]
         if constant and snap.height > 1:
             log.warning(
@@ -134,9 +139,12 @@ def feature_table(
                     "the label window [%s, %s) runs past the end of the healthy period "
                     "(%s): orders there are sparse, so its labels are mostly zeros by "
                     "construction; choose an --as-of at least %d days before %s",
-                    f"{source.as_of:%Y-%m-%d}", f"{end:%Y-%m-%d}", f"{healthy_end:%Y-%m-%d}",
-                    horizon_days, f"{healthy_end:%Y-%m-%d}",
-                )  # fmt: skip
+                    f"{source.as_of:%Y-%m-%d}",
+                    f"{end:%Y-%m-%d}",
+                    f"{healthy_end:%Y-%m-%d}",
+                    horizon_days,
+                    f"{healthy_end:%Y-%m-%d}",
+                )
     return snap
 
 
@@ -298,9 +306,10 @@ def run(
     with using_threads(config.n_jobs):
         source = timer.run(
             "read",
-            lambda: read_source(config.data, config.as_of, tables=tables,
-                                storage_options=storage_options),
-        )  # fmt: skip
+            lambda: read_source(
+                config.data, config.as_of, tables=tables, storage_options=storage_options
+            ),
+        )
         protocol = config.protocol(source.as_of)
         snaps = timer.run(
             "features", lambda: make_snapshots(source, protocol, strict=config.strict)
@@ -309,11 +318,27 @@ def run(
         scores = timer.run("score", lambda: score_customers(stage.final, snaps[0]))
         files = timer.run(
             "write",
-            lambda: write_outputs(config, out, source, snaps, stage.final, scores, stage.metrics,
-                                  stage.backtest, timer),
-        )  # fmt: skip
-    return RunResult(source.as_of, stage.selection.chosen.name, stage.metrics, files,
-                     timer.stages, scores, stage.final)  # fmt: skip
+            lambda: write_outputs(
+                config,
+                out,
+                source,
+                snaps,
+                stage.final,
+                scores,
+                stage.metrics,
+                stage.backtest,
+                timer,
+            ),
+        )
+    return RunResult(
+        source.as_of,
+        stage.selection.chosen.name,
+        stage.metrics,
+        files,
+        timer.stages,
+        scores,
+        stage.final,
+    )
 
 
 @dataclass(frozen=True)
@@ -340,9 +365,16 @@ def model_stage(
     truth = generated_truth(data_dir, horizon, seed) if config.compare else None
     bt = timer.run(
         "backtest",
-        lambda: run_backtest(selection.chosen, pool, snaps, seed=seed, n_boot=config.n_boot,
-                             compare=config.compare, truth=truth),
-    )  # fmt: skip
+        lambda: run_backtest(
+            selection.chosen,
+            pool,
+            snaps,
+            seed=seed,
+            n_boot=config.n_boot,
+            compare=config.compare,
+            truth=truth,
+        ),
+    )
     final, drift = timer.run(
         "final_fit", lambda: fit_final_model(selection.chosen, snaps, seed=seed)
     )
@@ -401,26 +433,36 @@ def write_outputs(
         scores.write_csv(tmp)
     _write_json(metrics, files["metrics"])
     with atomic_path(files["plots"]) as tmp:
-        plot_run(_curves(bt.curves), metrics["backtest"], feature_importance(final), tmp,
-                 title=f"olist-fast: {final.setup}, as_of {source.as_of:%Y-%m-%d}, "
-                 f"horizon {snaps.protocol.horizon_days} d")  # fmt: skip
+        plot_run(
+            _curves(bt.curves),
+            metrics["backtest"],
+            feature_importance(final),
+            tmp,
+            title=f"olist-fast: {final.setup}, as_of {source.as_of:%Y-%m-%d}, "
+            f"horizon {snaps.protocol.horizon_days} d",
+        )
     with atomic_dir(files["model"]) as tmp_dir:
         model_files = [files["model"] / p.name for p in final.save(tmp_dir)]
     labelled = range(1, len(snaps.frames))
     manifest = {
         "config": config.as_json(),
-        "resolved": {"data": str(source.location) if source.location else "in-memory tables",
-                     "as_of": source.as_of.isoformat()},
+        "resolved": {
+            "data": str(source.location) if source.location else "in-memory tables",
+            "as_of": source.as_of.isoformat(),
+        },
         "seed": config.seed,
         "versions": _versions(),
         "inputs": input_fingerprints(source),
-        "rows": {snaps.protocol.date(j).date().isoformat(): snaps[j].height
-                 for j in range(len(snaps.frames))},
-        "positives": {snaps.protocol.date(j).date().isoformat(): int(snaps.labels(j).sum())
-                      for j in labelled},
+        "rows": {
+            snaps.protocol.date(j).date().isoformat(): snaps[j].height
+            for j in range(len(snaps.frames))
+        },
+        "positives": {
+            snaps.protocol.date(j).date().isoformat(): int(snaps.labels(j).sum()) for j in labelled
+        },
         "stage_seconds": timer.stages,
         "model_files": [str(p) for p in model_files],
-    }  # fmt: skip
+    }
     _write_json(_finite(manifest), files["manifest"])
     return files
 
@@ -473,8 +515,9 @@ def train(
         # snapshot 0 too: the level of the final calibration is measured on it
         snaps = read_snapshots(config, tables=tables, storage_options=storage_options)
         if setup is None:
-            chosen = select_setup(setup_pool(snaps, None), snaps, seed=config.seed,
-                                  say=log.info).chosen  # fmt: skip
+            chosen = select_setup(
+                setup_pool(snaps, None), snaps, seed=config.seed, say=log.info
+            ).chosen
             log.info("chosen setup: %s", chosen.name)
         else:
             chosen = candidate(setup)
@@ -505,8 +548,14 @@ def score(
     fitted.check_can_score(when)
     opened = open_tables(data, tables, storage_options)
     with named_read_errors(opened.files):
-        (snap,) = build_snapshots(opened.tables, [when], horizon_days=fitted.horizon_days,
-                                  labels=[False], engine=opened.engine, strict=strict)  # fmt: skip
+        (snap,) = build_snapshots(
+            opened.tables,
+            [when],
+            horizon_days=fitted.horizon_days,
+            labels=[False],
+            engine=opened.engine,
+            strict=strict,
+        )
     with using_threads(None):
         table = score_customers(fitted, snap)
     if out is not None:

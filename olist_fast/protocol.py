@@ -70,8 +70,9 @@ class Protocol:
     def depth(self) -> int:
         """The oldest snapshot the protocol reads: the last training snapshot of the last
         fold, or the backtest's oldest drift window, whichever is older."""
-        return max(1 + self.folds + self.train_snapshots,
-                   1 + self.train_snapshots + self.drift_windows)  # fmt: skip
+        return max(
+            1 + self.folds + self.train_snapshots, 1 + self.train_snapshots + self.drift_windows
+        )
 
     def drift_indices(self, target: int) -> list[int]:
         """The windows the rate trend of the model for ``target`` is measured on."""
@@ -357,7 +358,6 @@ def read_snapshots(
     """The snapshots of a job's protocol, read from ``config.data`` or ``tables``
     (:func:`olist_fast.data.read_source`, then :func:`make_snapshots`); ``config`` is a
     :class:`olist_fast.config.RunConfig`."""
-    source = read_source(config.data, config.as_of, tables=tables,
-                         storage_options=storage_options)  # fmt: skip
+    source = read_source(config.data, config.as_of, tables=tables, storage_options=storage_options)
     protocol = config.protocol(source.as_of)
     return make_snapshots(source, protocol, score=score, strict=config.strict)

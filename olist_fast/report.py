@@ -9,20 +9,24 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
-def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: Path, *,
-             title: str) -> None:  # fmt: skip
+def plot_run(
+    curves: dict, backtest: dict, importance: dict[str, float], path: Path, *, title: str
+) -> None:
     """ROC and PR curves with the baselines, gains and lift by decile, calibration in
     quantile bins, value calibration by decile (expected value against realized spend),
     and the final model's feature importance; one PNG."""
     y = curves["y"]
-    series = [("chosen (calibrated)", curves["chosen"], "C0"),
-              ("notebook approach", curves.get("notebook"), "C1"),
-              ("naive: orders, recency", curves["naive"], "C2")]  # fmt: skip
+    series = [
+        ("chosen (calibrated)", curves["chosen"], "C0"),
+        ("notebook approach", curves.get("notebook"), "C1"),
+        ("naive: orders, recency", curves["naive"], "C2"),
+    ]
     # a Figure without pyplot: no global backend is chosen or changed (a library user's
     # notebook keeps its own), no figure registry to leak into, safe off the main thread
     fig = Figure(figsize=(21, 9.5))
-    panels = fig.subplot_mosaic([["roc", "pr", "gains", "value"],
-                                 ["lift", "calibration", "importance", "importance"]])  # fmt: skip
+    panels = fig.subplot_mosaic(
+        [["roc", "pr", "gains", "value"], ["lift", "calibration", "importance", "importance"]]
+    )
     ax = panels["roc"]
     for label, s, color in series:
         if s is None:
@@ -47,13 +51,26 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     dec = backtest["deciles"]
     x = np.arange(1, 11)
     ax = panels["gains"]
-    ax.plot(np.r_[0, x * 10], np.r_[0, dec["chosen"]["cumulative_gain"]] * 100, "o-",
-            color="C0", label="chosen")  # fmt: skip
-    ax.plot(np.r_[0, x * 10], np.r_[0, dec["naive"]["cumulative_gain"]] * 100, "s-",
-            color="C2", label="naive")  # fmt: skip
+    ax.plot(
+        np.r_[0, x * 10],
+        np.r_[0, dec["chosen"]["cumulative_gain"]] * 100,
+        "o-",
+        color="C0",
+        label="chosen",
+    )
+    ax.plot(
+        np.r_[0, x * 10],
+        np.r_[0, dec["naive"]["cumulative_gain"]] * 100,
+        "s-",
+        color="C2",
+        label="naive",
+    )
     ax.plot([0, 100], [0, 100], color="grey", lw=0.8, ls="--", label="random")
-    ax.set(title="Cumulative gains", xlabel="% of customers contacted (best first)",
-           ylabel="% of buyers reached")  # fmt: skip
+    ax.set(
+        title="Cumulative gains",
+        xlabel="% of customers contacted (best first)",
+        ylabel="% of buyers reached",
+    )
     ax.legend(fontsize=8)
     ax = panels["lift"]
     ax.bar(x - 0.2, dec["chosen"]["lift"], width=0.4, color="C0", label="chosen")
@@ -67,16 +84,20 @@ def plot_run(curves: dict, backtest: dict, importance: dict[str, float], path: P
     top = max(max(cal["predicted"]), max(cal["observed"])) * 1.05 or 1.0
     ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
     ch = backtest["chosen"]
-    ax.set(title=f"Calibration (quantile bins): expected {ch['expected_positives']:.0f}, "
-           f"observed {ch['positives']} buyers", xlabel="mean predicted probability",
-           ylabel="observed rate")  # fmt: skip
+    ax.set(
+        title=f"Calibration (quantile bins): expected {ch['expected_positives']:.0f}, "
+        f"observed {ch['positives']} buyers",
+        xlabel="mean predicted probability",
+        ylabel="observed rate",
+    )
     ax.title.set_fontsize(9)
     _value_panel(panels["value"], backtest.get("value") or {})
     ax = panels["importance"]
     if importance:
         # the 15 largest, zeros left out (a sparse model sets most coefficients to 0)
-        top_items = sorted((kv for kv in importance.items() if kv[1] > 0),
-                           key=lambda kv: kv[1])[-15:]  # fmt: skip
+        top_items = sorted((kv for kv in importance.items() if kv[1] > 0), key=lambda kv: kv[1])[
+            -15:
+        ]
         ax.barh([k for k, _ in top_items], [v for _, v in top_items], color="C0")
         ax.tick_params(axis="y", labelsize=7)
     ax.set(title="Feature importance (final model)")
@@ -93,12 +114,20 @@ def _value_panel(ax, value: dict) -> None:
         ax.set(title="Value calibration (backtest): not measured")
         return
     x = np.array([d["decile"] for d in deciles])
-    ax.bar(x - 0.2, [d["expected"] for d in deciles], width=0.4, color="C0",
-           label="expected value (propensity x spend)")  # fmt: skip
-    ax.bar(x + 0.2, [d["realized"] for d in deciles], width=0.4, color="C3",
-           label="realized spend")  # fmt: skip
-    ax.set(title=f"Value calibration (backtest): expected {value['expected_total']:,.0f}, "
-           f"realized {value['realized_total']:,.0f}", xlabel="decile of expected value",
-           ylabel="spend in the window, summed", xticks=x)  # fmt: skip
+    ax.bar(
+        x - 0.2,
+        [d["expected"] for d in deciles],
+        width=0.4,
+        color="C0",
+        label="expected value (propensity x spend)",
+    )
+    ax.bar(x + 0.2, [d["realized"] for d in deciles], width=0.4, color="C3", label="realized spend")
+    ax.set(
+        title=f"Value calibration (backtest): expected {value['expected_total']:,.0f}, "
+        f"realized {value['realized_total']:,.0f}",
+        xlabel="decile of expected value",
+        ylabel="spend in the window, summed",
+        xticks=x,
+    )
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)

@@ -167,8 +167,9 @@ def evaluate_folds(
         return predict_score(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
 
     with ThreadPoolExecutor(threads()) as ex:
-        scores = dict(zip([(j, c.name) for j, c in tasks], ex.map(fit_and_score, tasks),
-                          strict=True))  # fmt: skip
+        scores = dict(
+            zip([(j, c.name) for j, c in tasks], ex.map(fit_and_score, tasks), strict=True)
+        )
     out = []
     for j in folds:
         y = snaps.labels(j)

@@ -285,8 +285,10 @@ def _parse_timestamp(column: str, where: str) -> Column:
     from pyspark.sql import functions as F
 
     raw = F.col(column)
-    fields = [F.substring(raw, start, length).cast("int") for start, length in
-              ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))]  # fmt: skip
+    fields = [
+        F.substring(raw, start, length).cast("int")
+        for start, length in ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))
+    ]
     parsed = F.when(raw.rlike(TIMESTAMP_PATTERN), F.try_make_timestamp_ntz(*fields))
     expected = f"a timestamp like 2017-10-02 10:56:33 ({TIMESTAMP_FORMAT})"
     bad = F.concat(F.lit(f"{where}: column {column!r}: '"), raw, F.lit(f"' is not {expected}"))
@@ -551,10 +553,14 @@ def integrity(tables: Mapping[str, DataFrame]) -> Integrity:
 
 # -- the stacked frame and the task ------------------------------------------------------
 SHIPPED: dict[str, tuple[str, ...]] = {
-    name: (*INPUT_COLUMNS[name], *{"order_items": ("order_item_id",),
-                                   "order_payments": ("payment_sequential",)}.get(name, ()))
+    name: (
+        *INPUT_COLUMNS[name],
+        *{"order_items": ("order_item_id",), "order_payments": ("payment_sequential",)}.get(
+            name, ()
+        ),
+    )
     for name in FEATURE_TABLES
-}  # fmt: skip
+}
 """The columns a task receives: what the plan reads (:data:`INPUT_COLUMNS`) plus the keys
 its integrity counts read. The task fills the other columns of each table with typed
 nulls, which the plan never reads (whole rows would also ship review titles, zip codes,
@@ -647,8 +653,12 @@ def _spark_schema(schema: pl.Schema) -> StructType:
     need a running JVM)."""
     from pyspark.sql import types as T
 
-    kinds = {"string": T.StringType, "bigint": T.LongType, "double": T.DoubleType,
-             "timestamp_ntz": T.TimestampNTZType}  # fmt: skip
+    kinds = {
+        "string": T.StringType,
+        "bigint": T.LongType,
+        "double": T.DoubleType,
+        "timestamp_ntz": T.TimestampNTZType,
+    }
     return T.StructType(
         [T.StructField(c, kinds[_spark_type(t)](), nullable=True) for c, t in schema.items()]
     )
@@ -816,8 +826,9 @@ def features(
     facts = facts or data_facts(tables)
     when = as_of or facts.healthy_end
     (covered,) = coverage(facts, [when], horizon_days, None if labels is None else [labels])
-    df = features_many(spark, tables, [when], horizon_days, labels=[covered],
-                       partitions=partitions, facts=facts)  # fmt: skip
+    df = features_many(
+        spark, tables, [when], horizon_days, labels=[covered], partitions=partitions, facts=facts
+    )
     df = df.drop(AS_OF)
     return df if covered else df.drop(*LABELS)
 
@@ -1041,8 +1052,9 @@ def score_to(
     fitted = FittedModel.load(Path(model))
     spark, tables, facts, when = _inputs(spark, master, data, as_of, strict=strict, say=say)
     fitted.check_can_score(when)  # a model refuses dates inside its training labels
-    snap = features(spark, tables, when, fitted.horizon_days, labels=False,
-                    partitions=partitions, facts=facts)  # fmt: skip
+    snap = features(
+        spark, tables, when, fitted.horizon_days, labels=False, partitions=partitions, facts=facts
+    )
     scores = score(spark, model, snap, partitions=partitions)
     target = f"{os.fspath(out).rstrip('/')}/user_propensity_scores.parquet"
     rows = _write_dataset(scores, target, sort=["rank"])
@@ -1069,8 +1081,15 @@ def protocol_snapshots(
 
     dates = protocol.dates()
     labels = [j > 0 for j in range(len(dates))]
-    every = features_many(spark, tables, dates, protocol.horizon_days, labels=labels,
-                          partitions=partitions, facts=facts)  # fmt: skip
+    every = features_many(
+        spark,
+        tables,
+        dates,
+        protocol.horizon_days,
+        labels=labels,
+        partitions=partitions,
+        facts=facts,
+    )
     with spark_errors(), pandas3_warning_filtered():
         every = every.localCheckpoint(eager=True)
     past = to_polars(every.where(F.col(AS_OF) != F.lit(protocol.as_of)))
@@ -1110,9 +1129,10 @@ def run_on_spark(
         location = resolve_data_dir(config.data)
         spark, tables, facts, as_of = timer.run(
             "read",
-            lambda: _inputs(spark, master, location, config.as_of, strict=config.strict,
-                            say=log.info),
-        )  # fmt: skip
+            lambda: _inputs(
+                spark, master, location, config.as_of, strict=config.strict, say=log.info
+            ),
+        )
         protocol = config.protocol(as_of)
         check_data_gap(facts.latest_purchase, protocol)
         past, now = timer.run(
@@ -1140,8 +1160,10 @@ def run_on_spark(
         source = P.Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
         files = timer.run(
             "write",
-            lambda: P.write_outputs(config, out, source, done, final, scores, metrics,
-                                    stage.backtest, timer),
-        )  # fmt: skip
-    return P.RunResult(as_of, stage.selection.chosen.name, metrics, files, timer.stages, scores,
-                       final)  # fmt: skip
+            lambda: P.write_outputs(
+                config, out, source, done, final, scores, metrics, stage.backtest, timer
+            ),
+        )
+    return P.RunResult(
+        as_of, stage.selection.chosen.name, metrics, files, timer.stages, scores, final
+    )

@@ -619,9 +619,10 @@ class _Generator:
         ending = rng.random(n)
         whole = np.floor(base)
         price = np.where(
-            ending < 0.45, np.maximum(whole - (whole % 10) + 9.90, 0.85),
+            ending < 0.45,
+            np.maximum(whole - (whole % 10) + 9.90, 0.85),
             np.where(ending < 0.6, whole + 0.99, np.where(ending < 0.75, whole, np.round(base, 2))),
-        )  # fmt: skip
+        )
         self.pr_price = np.clip(np.round(price, 2), 0.85, 6735.0)
         self.pr_weight = np.clip(np.exp(rng.normal(math.log(700), 1.2, size=n)), 50, 40425)
         self.pr_popularity = rng.pareto(1.2, size=n) + 0.02
@@ -719,11 +720,13 @@ class _Generator:
         status = np.zeros(n, dtype=np.int64)
         status[non_delivered] = 1 + rng.choice(len(nd), size=int(non_delivered.sum()), p=nd)
         after = t >= COLLAPSE
-        status[after] = rng.choice([1, 2, 4, 5, 6], size=int(after.sum()),
-                                   p=[0.2, 0.55, 0.1, 0.1, 0.05])  # fmt: skip
+        status[after] = rng.choice(
+            [1, 2, 4, 5, 6], size=int(after.sum()), p=[0.2, 0.55, 0.1, 0.1, 0.05]
+        )
         # approval
-        lag = np.where(rng.random(n) < 0.7, rng.exponential(1200, n),
-                       np.exp(rng.normal(math.log(DAY), 0.8, n)))  # fmt: skip
+        lag = np.where(
+            rng.random(n) < 0.7, rng.exponential(1200, n), np.exp(rng.normal(math.log(DAY), 0.8, n))
+        )
         approved = (t + lag).astype(np.int64)
         no_appr = (
             (status == 6)
@@ -793,11 +796,25 @@ class _Generator:
         pay = self._order_payment_type(cur.person)
         experience = _experience(late, deliv_days, has_deliv, score, pay, state)
         return _OrderFacts(
-            person=cur.person, purchase=t, seq=cur.seq, status=status, approved=approved,
-            no_appr=no_appr, carrier=carrier, has_carrier=has_carrier, delivered=delivered_at,
-            has_deliv=has_deliv, est=est, late=late, deliv_days=deliv_days, n_items=n_items,
-            score=score, pay=pay, experience=experience, n_eligible=np.zeros(n, np.int64),
-        )  # fmt: skip
+            person=cur.person,
+            purchase=t,
+            seq=cur.seq,
+            status=status,
+            approved=approved,
+            no_appr=no_appr,
+            carrier=carrier,
+            has_carrier=has_carrier,
+            delivered=delivered_at,
+            has_deliv=has_deliv,
+            est=est,
+            late=late,
+            deliv_days=deliv_days,
+            n_items=n_items,
+            score=score,
+            pay=pay,
+            experience=experience,
+            n_eligible=np.zeros(n, np.int64),
+        )
 
     def _order_payment_type(self, person: np.ndarray) -> np.ndarray:
         habit = self.p_pay[person]
@@ -1141,16 +1158,18 @@ def _reviews(g: _Generator, order_id: pl.Series) -> pl.DataFrame:
     # survey sent on delivery, or on the estimated date when the parcel is late
     deliv = o.has_deliv[idx]
     late = o.late[idx]
-    send = np.where(deliv, _midnight(o.delivered[idx]) + DAY * (rng.random(m) < 0.6),
-                    o.est[idx] + DAY)  # fmt: skip
+    send = np.where(
+        deliv, _midnight(o.delivered[idx]) + DAY * (rng.random(m) < 0.6), o.est[idx] + DAY
+    )
     send = np.where(late & (rng.random(m) < 0.6), o.est[idx] + DAY, send)
     send = send + DAY * nth
     answer = send + np.exp(rng.normal(math.log(1.1 * DAY), 1.0, m)).astype(np.int64)
     has_msg = rng.random(m) < MESSAGE_P[score - 1]
     good = rng.choice(len(GOOD_MESSAGES), size=m)
     bad = rng.choice(len(BAD_MESSAGES), size=m)
-    msg = _pick(GOOD_MESSAGES + BAD_MESSAGES,
-                np.where(score >= 4, good, len(GOOD_MESSAGES) + bad), has_msg)  # fmt: skip
+    msg = _pick(
+        GOOD_MESSAGES + BAD_MESSAGES, np.where(score >= 4, good, len(GOOD_MESSAGES) + bad), has_msg
+    )
     has_title = rng.random(m) < np.where(has_msg, 0.22, 0.045)
     title = _pick(TITLES, rng.choice(len(TITLES), m), has_title)
     review_id = _hex_ids(rng, m)
@@ -1172,8 +1191,9 @@ def _reviews(g: _Generator, order_id: pl.Series) -> pl.DataFrame:
     dups = df[src].with_columns(order_id=order_id.gather(targets))
     n_three = min(_count(25 * g.scale, rng), dups.height)
     thirds = dups.head(n_three).with_columns(order_id=order_id.gather(rng.choice(n, size=n_three)))
-    df = pl.concat([df, dups, thirds]).unique(subset=["order_id", "review_id"], keep="first",
-                                       maintain_order=True)  # fmt: skip
+    df = pl.concat([df, dups, thirds]).unique(
+        subset=["order_id", "review_id"], keep="first", maintain_order=True
+    )
     return df[rng.permutation(df.height)]
 
 

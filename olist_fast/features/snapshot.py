@@ -286,10 +286,14 @@ def collect_snapshots(
             for a, w in zip(dates, wanted, strict=True)
         ]
         return pl.collect_all(
-            [latest_purchase(keyed["orders"]), integrity_plan(keyed),
-             status_counts(keyed["orders"]), *plans],
+            [
+                latest_purchase(keyed["orders"]),
+                integrity_plan(keyed),
+                status_counts(keyed["orders"]),
+                *plans,
+            ],
             engine=engine,
-        )  # fmt: skip
+        )
 
     from olist_fast.io import reading
 
