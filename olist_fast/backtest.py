@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from olist_fast.btyd import btyd_forecast
+from olist_fast.calibration import DRIFT_MIN_BUYERS, Drift, measure_drift, with_drift
 from olist_fast.evaluate import (
     Difference,
     RankingReport,
@@ -31,7 +32,7 @@ from olist_fast.evaluate import (
     spend_report,
     value_report,
 )
-from olist_fast.fitting import DRIFT_MIN_BUYERS, Drift, fit_final, measure_drift, with_drift
+from olist_fast.fitting import fit_final
 from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 
@@ -239,64 +238,6 @@ def ranking_report(
         rows=len(y),
         expected_positives=float(score.sum()) if probabilities else None,
     )
-
-
-@dataclass(frozen=True)
-class PlattCalibration:
-    """p = sigmoid(a * logit(score) + b), fitted on out-of-fold training scores."""
-
-    a: float
-    b: float
-
-    @staticmethod
-    def _logit(score: np.ndarray) -> np.ndarray:
-        s = np.clip(score, 1e-6, 1 - 1e-6)
-        return np.log(s / (1 - s))
-
-    @classmethod
-    def fit(
-        cls, score: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None
-    ) -> PlattCalibration:
-        """``sample_weight`` undoes a sampling of the rows (1 / sampling rate).
-
-        A slope that is not positive would turn the model's ranking upside down: it means
-        the scores did not rank the buyers of this window (a handful of buyers, or a
-        model that learned nothing). Then the slope is 1, the model's own scale, and only
-        the level is fitted, so that the expected buyers match the observed ones and the
-        model's ranking stands."""
-        z = cls._logit(score)
-        lr = LogisticRegression(C=1e6, max_iter=1000)
-        lr.fit(z.reshape(-1, 1), y, sample_weight=sample_weight)
-        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
-        if a > 0:
-            return cls(a=a, b=b)
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        return cls(a=1.0, b=log_odds_shift(z, float(np.sum(w * y)), weight=w, bound=30.0, steps=80))
-
-    def __call__(self, score: np.ndarray) -> np.ndarray:
-        z = self.a * self._logit(score) + self.b
-        return 1.0 / (1.0 + np.exp(-z))
-
-
-def log_odds_shift(
-    z: np.ndarray,
-    observed: float,
-    *,
-    weight: np.ndarray | None = None,
-    bound: float = 5.0,
-    steps: int = 60,
-) -> float:
-    """The ``b`` in ``[-bound, bound]`` for which ``sum(weight * sigmoid(z + b))`` equals
-    ``observed`` (bisection, ``steps`` halvings: the sum increases with ``b``)."""
-    numer = 1.0 if weight is None else weight
-    lo, hi = -bound, bound
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        if float(np.sum(numer / (1.0 + np.exp(-(z + mid))))) < observed:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def calibration_bins(y: np.ndarray, prob: np.ndarray, *, n_bins: int = 10) -> dict:

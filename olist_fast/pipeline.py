@@ -27,6 +27,7 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
+from olist_fast.calibration import Drift
 from olist_fast.config import RunConfig
 from olist_fast.data import (
     Source,
@@ -43,7 +44,6 @@ from olist_fast.fitting import (
     SCORE_COLUMNS as SCORE_COLUMNS,  # re-exported: the score file's columns
 )
 from olist_fast.fitting import (
-    Drift,
     FittedModel,
     fit_final_model,
     package_versions,
