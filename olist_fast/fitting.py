@@ -25,13 +25,12 @@ from olist_fast.models import (
     by_rows,
     candidate,
     fit_setup,
-    load_model,
     make_spend_regressor,
     openmp_limited,
     predict_score,
-    save_model,
 )
 from olist_fast.parallel import threads, using_threads
+from olist_fast.persist import load_model, load_skops, save_model
 from olist_fast.protocol import (
     Snapshots,
     TrainingSet,
@@ -125,8 +124,6 @@ class FittedModel:
         """A model folder written by :meth:`save`, checked: its format, its recorded
         feature names against this version's encoding, and the width the classifier was
         fitted on. Any mismatch is a one-line :class:`OlistDataError`."""
-        from olist_fast.models import _load_skops
-
         folder = Path(folder)
         meta_path = folder / "model.json"
         if not meta_path.is_file():
@@ -168,7 +165,7 @@ class FittedModel:
             encoding=encoding,
             classifier=classifier,
             calibration=PlattCalibration(**meta["calibration"]),
-            spend=_load_skops(folder / "spend.skops"),
+            spend=load_skops(folder / "spend.skops"),
             horizon_days=int(meta["horizon_days"]),
             as_of=_date_or_none(meta["as_of"]),
             label_end=_date_or_none(meta["label_end"]),
