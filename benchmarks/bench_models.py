@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.conftest import record
 from olist_fast.bench import NOTEBOOK, NOTEBOOK_MAX_SCALE, run_commands, run_once, stage_seconds
-from olist_fast.fitting import calibrate, fit_final, fit_spend, score_customers
+from olist_fast.fitting import calibrate, fit_calibrated, fit_spend, score_customers
 from olist_fast.io import scan_olist
 from olist_fast.models import candidate, candidates, fit_setup
 from olist_fast.protocol import Protocol, build_protocol_snapshots, training_set
@@ -78,7 +78,7 @@ def bench_spend_model(benchmark, data, scale) -> None:
 
 @pytest.fixture(scope="session")
 def final_model(data, scale):
-    return fit_final(candidate("logistic"), prepared(data, scale)["train"], seed=0,
+    return fit_calibrated(candidate("logistic"), prepared(data, scale)["train"], seed=0,
                      horizon_days=PROTOCOL.horizon_days)  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from olist_fast.backtest import naive_score
+from olist_fast.backtest import naive_ranking
 from olist_fast.config import RunConfig
 from olist_fast.evaluate import auc_score, bootstrap_aucs, lift_at, paired_difference
 from olist_fast.features import build_snapshots
@@ -80,7 +80,7 @@ def evaluate(scale: float, seed: int, rate: float | None, work: Path) -> dict[st
     scores = {
         "chosen": scores_by_customer(work / "ours" / "user_propensity_scores.csv", ids),
         "notebook": scores_by_customer(work / "notebook" / "user_propensity_scores.csv", ids),
-        "naive": naive_score(snap),
+        "naive": naive_ranking(snap),
         "feature ceiling": feature_ceiling(snap, truth),
         "oracle": truth,
     }

@@ -32,8 +32,8 @@ from olist_fast.evaluate import (
     spend_report,
     value_report,
 )
-from olist_fast.fitting import fit_final
-from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_score
+from olist_fast.fitting import fit_calibrated
+from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_positive
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
@@ -46,7 +46,7 @@ Truth = Callable[[datetime, pl.DataFrame, dict[str, np.ndarray]], dict[str, Any]
 rows (:func:`olist_fast.truth.truth_report`)."""
 
 
-def naive_score(snapshot: pl.DataFrame) -> np.ndarray:
+def naive_ranking(snapshot: pl.DataFrame) -> np.ndarray:
     """More orders first, then more recent first (one number that sorts that way)."""
     n = snapshot["n_orders"].to_numpy().astype(np.float64)
     recency = snapshot["recency_days"].to_numpy()
@@ -119,7 +119,7 @@ def run_backtest(
     ts = training_set(snaps, TEST, seed=seed)
     test = snaps[TEST]
     X, y = ts.encoding.transform(test), snaps.labels(TEST)
-    model = fit_final(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
+    model = fit_calibrated(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
     drift, notes = measure_drift(model, snaps, TEST), []
     if drift is None:
         notes.append(
@@ -128,7 +128,7 @@ def run_backtest(
         )
     drifted = with_drift(model, drift)
     prob = drifted.calibration(drifted.score(X))
-    naive = naive_score(test)
+    naive = naive_ranking(test)
     scores: dict[str, np.ndarray] = {
         f"chosen:{chosen.name} (calibrated)": prob,
         "baseline:naive (orders, then recency)": naive,
@@ -223,14 +223,14 @@ def _compare_scores(
     out = {}
     for c in pool:
         if c.name != chosen.name:
-            out[c.name] = predict_score(fit_setup(c, ts.X, ts.y, seed), X)
+            out[c.name] = predict_positive(fit_setup(c, ts.X, ts.y, seed), X)
     latest = snaps[TEST + 1]
     Xl, yl = ts.encoding.transform(latest), snaps.labels(TEST + 1)
     for c in notebook_candidates():
-        out[c.name] = predict_score(fit_setup(c, Xl, yl, seed), X)
+        out[c.name] = predict_positive(fit_setup(c, Xl, yl, seed), X)
     one = Snapshots(replace(snaps.protocol, train_snapshots=1), snaps.frames)
     single = training_set(one, TEST, seed=seed)
-    s = predict_score(
+    s = predict_positive(
         fit_setup(chosen, single.X, single.y, seed), single.encoding.transform(snaps[TEST])
     )
     out[f"{chosen.name} (latest snapshot only, not stacked)"] = s

@@ -848,7 +848,7 @@ def score(
     status_col: StatusColOpt = None,
 ) -> None:
     """Score every customer as of a date with a saved model."""
-    from olist_fast.pipeline import score as score_customers
+    from olist_fast.pipeline import score as score_job
 
     when = parse_as_of(as_of)
     assert when is not None
@@ -876,7 +876,7 @@ def score(
         return
     options = storage_options(storage_option)
     table = guarded(
-        lambda: score_customers(
+        lambda: score_job(
             model,
             data=data,
             tables=log_tables,

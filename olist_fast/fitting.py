@@ -27,7 +27,7 @@ from olist_fast.models import (
     fit_setup,
     make_spend_regressor,
     openmp_limited,
-    predict_score,
+    predict_positive,
 )
 from olist_fast.parallel import threads, using_threads
 from olist_fast.persist import load_model, load_skops, save_model
@@ -66,7 +66,7 @@ class FittedModel:
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """The classifier's uncalibrated score of an encoded matrix."""
-        return predict_score(self.classifier, X)
+        return predict_positive(self.classifier, X)
 
     def propensity(self, snapshot: pl.DataFrame) -> np.ndarray:
         return self.calibration(self.score(self.encoding.transform(snapshot)))
@@ -262,7 +262,7 @@ def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
 
     def held_out_scores(split: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         fit_idx, held_idx = split
-        return predict_score(fit_setup(c, ts.X[fit_idx], ts.y[fit_idx], seed), ts.X[held_idx])
+        return predict_positive(fit_setup(c, ts.X[fit_idx], ts.y[fit_idx], seed), ts.X[held_idx])
 
     oof = np.empty(len(ts.y))
     with ThreadPoolExecutor(threads()) as ex:  # the folds' fits side by side
@@ -335,7 +335,7 @@ def _smearing(residuals: np.ndarray, *, cap: bool = True) -> float:
     return float(np.mean(np.exp(residuals)))
 
 
-def fit_final(
+def fit_calibrated(
     c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int, spend: bool = True
 ) -> FittedModel:
     """Fit the setup on a training set, calibrated (:func:`calibrate`), with the spend
@@ -361,7 +361,7 @@ def fit_window(
     """The setup fitted and calibrated for window ``test`` (trained on the snapshots
     before it), without drift."""
     ts = training_set(snaps, test, seed=seed)
-    model = fit_final(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days, spend=spend)
+    model = fit_calibrated(c, ts, seed=seed, horizon_days=snaps.protocol.horizon_days, spend=spend)
     protocol = snaps.protocol
     label_end = max(protocol.date(j) for j in protocol.train_indices(test)) + timedelta(
         days=protocol.horizon_days

@@ -448,7 +448,7 @@ def fit_xgboost(model: XGBClassifier, X: np.ndarray, y: np.ndarray, seed: int) -
     return model.set_params(n_estimators=int(probe.best_iteration) + 1).fit(X, y)
 
 
-def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
+def predict_positive(model: Any, X: np.ndarray) -> np.ndarray:
     """The positive-class score of a fitted classifier, bit-reproducible.
 
     A random forest predicting on several threads adds its trees' probabilities in
@@ -458,7 +458,7 @@ def predict_score(model: Any, X: np.ndarray) -> np.ndarray:
     chunks whatever the number of threads).
     """
     final = inference_steps(model)[-1][1]
-    return by_rows(lambda rows: _predict_score(model, final, rows), X)
+    return by_rows(lambda rows: _predict_positive(model, final, rows), X)
 
 
 def by_rows(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.ndarray:
@@ -484,7 +484,7 @@ def by_rows(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.nd
         return np.concatenate(list(ex.map(part, chunks)))
 
 
-def _predict_score(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
+def _predict_positive(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
     """Forests predict on one thread here (callers spread rows over threads instead); a
     forest's ``n_jobs`` stays 1 after its first prediction (restoring it while another
     thread predicts would race)."""

@@ -24,7 +24,7 @@ from datetime import datetime
 import numpy as np
 
 from olist_fast.evaluate import auc_score
-from olist_fast.models import Candidate, fit_setup, predict_score
+from olist_fast.models import Candidate, fit_setup, predict_positive
 from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, training_set, usable_folds
 
@@ -164,7 +164,7 @@ def evaluate_folds(
 
     def fit_and_score(task: tuple[int, Candidate]) -> np.ndarray:
         j, c = task
-        return predict_score(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
+        return predict_positive(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
 
     with ThreadPoolExecutor(threads()) as ex:
         scores = dict(
