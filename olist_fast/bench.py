@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -118,19 +117,34 @@ def dataset(scale: float, cache: Path, *, say: Callable[[str], None]) -> dict[st
     return {"csv": csv_dir, "parquet": pq_dir}
 
 
+LAUNCHER = """
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), repr(time.perf_counter() - t0), usage.ru_maxrss)
+"""
+"""Runs a command and prints its exit code, wall time and peak RSS (KiB). Linux carries a
+process's memory high-water mark across fork and exec (``signal->maxrss`` takes the old
+address space's peak at exec), so a command started straight from this process, which
+may hold a generated dataset, would report at least this process's peak. Started from
+this small launcher, it reports its own."""
+
+
 def run_once(argv: Sequence[str]) -> tuple[float, float]:
-    """Wall time of one run of a command and its own peak resident memory (MiB)."""
+    """Wall time of one run of a command and its own peak resident memory (MiB), measured
+    by a small launcher process (:data:`LAUNCHER`)."""
     with tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own resource usage
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, *argv], stdout=subprocess.PIPE, stderr=err, check=False
+        )
+        fields = done.stdout.decode().split()
+        code = int(fields[0]) if len(fields) == 3 else done.returncode or 1
+        if code != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace").strip()[-300:]
             raise RuntimeError(f"{' '.join(argv[:4])} ... failed: {tail}")
-    return wall, usage.ru_maxrss / 1024.0
+    return float(fields[1]), int(fields[2]) / 1024.0
 
 
 def time_process(argv: Sequence[str], runs: int) -> tuple[list[float], float]:

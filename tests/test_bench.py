@@ -251,3 +251,21 @@ def test_scaling_slopes_and_log_log_plot_from_saved_measurements(tmp_path: Path)
     empty.write_text(json.dumps({"measurements": []}))
     r = runner.invoke(app, ["bench", "--from-json", str(empty), "--plot", str(plot)])
     assert r.exit_code == 1 and "no features measurements" in r.stderr
+
+
+def test_peak_memory_is_the_commands_own_not_the_parents() -> None:
+    """A command started from a process holding 400 MiB reports its own peak: Linux
+    carries the high-water mark across fork and exec, so the launcher must start small
+    (this reported about 460 MiB for ``python -c pass`` before the launcher)."""
+    import sys
+
+    from olist_fast.bench import run_once
+
+    held = bytearray(400 * 2**20)
+    held[:: 2**12] = b"\x01" * len(held[:: 2**12])  # touched: resident
+    _, small = run_once([sys.executable, "-c", "pass"])
+    _, large = run_once(
+        [sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'1' * len(b[::4096])"]
+    )
+    assert small < 100 < 200 < large < 300, (small, large)
+    assert len(held) == 400 * 2**20
