@@ -19,6 +19,7 @@ from polars._typing import EngineType
 from olist_fast import __version__
 from olist_fast.data import ensure_demo_data, resolve_data_dir
 from olist_fast.errors import OlistError
+from olist_fast.report import run_summary, validation_summary
 from olist_fast.validate import ValidationReport, validate
 
 if TYPE_CHECKING:
@@ -349,33 +350,11 @@ def generate(
 
 
 def print_report(report: ValidationReport) -> None:
-    for line in report.errors:
-        typer.echo(f"error: {line}", err=True)
-    for line in report.warnings:
-        typer.echo(f"warning: {line}", err=True)
-    if report.rows:
-        typer.echo("Rows per table:")
-        for name, n in report.rows.items():
-            typer.echo(f"  {name:<22}{n:>12,}")
-    if report.purchase_range:
-        lo, hi = report.purchase_range
-        typer.echo(f"Purchases from {lo} to {hi}")
-    if report.monthly is not None:
-        typer.echo("Orders per month (all / eligible):")
-        for month, total, elig in report.monthly.iter_rows():
-            typer.echo(f"  {month:%Y-%m} {total:>10,} {elig:>10,}")
-    if report.health:
-        h = report.health
-        where = (
-            f"eligible orders fall below 10% of the busiest month in {h.collapse_month}"
-            if h.collapse_month
-            else "no month after the busiest falls below 10% of it"
-        )
-        typer.echo(
-            f"Data health: busiest month {h.busiest_month} ({h.busiest_orders:,} eligible "
-            f"orders); {where}. Healthy period ends {h.healthy_end:%Y-%m-%d} "
-            "(the default --as-of)."
-        )
+    out, err = validation_summary(report)
+    for line in err:
+        typer.echo(line, err=True)
+    for line in out:
+        typer.echo(line)
 
 
 @app.command("validate")
@@ -540,108 +519,8 @@ JobsOpt = Annotated[
 
 
 def print_summary(result) -> None:
-    m = result.metrics
-    sel, bt = m["selection"], m["backtest"]
-    names = sel["simplicity_order"]
-    typer.echo("")
-    typer.echo("Selection: ROC AUC per fold (setups simplest first)")
-    typer.echo(f"  {'fold test date':<16}{'buyers':>8}" + "".join(f"{n[:16]:>17}" for n in names))
-    for f in sel["folds"]:
-        aucs = "".join(f"{f['roc_auc'][n]:>17.4f}" for n in names)
-        typer.echo(f"  {f['test_date'][:10]:<16}{f['buyers']:>8}{aucs}")
-    if sel["folds"]:
-        mean = "".join(f"{_num(sel['mean_roc_auc'][n]):>17}" for n in names)
-        se = "".join(f"{_num(sel['standard_error'][n]):>17}" for n in names)
-        dse = "".join(f"{_num(sel['difference_to_best_standard_error'][n]):>17}" for n in names)
-        typer.echo(f"  {'mean':<24}{mean}")
-        typer.echo(f"  {'standard error':<24}{se}")
-        typer.echo(f"  {'s.e. of gap to best':<24}{dse}")
-    typer.echo(f"  rule: {sel['rule']}")
-    typer.echo(f"  chosen: {sel['chosen']}: {sel['reason']}")
-    typer.echo("")
-    typer.echo(
-        f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "
-        f"{', '.join(d[:10] for d in bt['train_dates'])}"
-    )
-    typer.echo(
-        f"  {'model':<48}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
-        f"{'lift@1%':>9}{'buyers':>8}"
-    )
-    rows = [bt["chosen"], *bt["comparison"], bt["baselines"]["naive"]]
-    for r in rows:
-        auc = f"{r['roc_auc']:.3f} ({r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f})"
-        typer.echo(
-            f"  {r['name'][:47]:<48}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
-            f"{r['lift_top1']:>9.2f}{r['positives']:>8}"
-        )
-    truth = bt.get("truth")
-    if truth:
-        typer.echo(
-            f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
-            f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}"
-        )
-        e = truth.get("expected_auc") or {}
-        if "chosen" in e:
-            typer.echo(
-                f"  expected AUC over the true probabilities (no outcome noise): chosen "
-                f"{e['chosen']:.4f}, feature ceiling {e['feature_ceiling']:.4f} "
-                f"({e['chosen'] - e['feature_ceiling']:+.4f}), oracle "
-                f"{e['oracle']:.4f}"
-            )
-    for d in bt["differences"]:
-        b = "naive" if d["b"].startswith("baseline:naive") else d["b"]
-        typer.echo(
-            f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "
-            f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
-            f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
-            f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%"
-        )
-    ch = bt["chosen"]
-    typer.echo(
-        f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
-        f"{ch['positives']}; Brier {ch['brier']:.5f}"
-    )
-    dec = bt["deciles"]["chosen"]
-    if "expected_positives" in dec:
-        top = ", ".join(
-            f"{e:.0f}/{o}"
-            for e, o in zip(dec["expected_positives"][:3], dec["positives"][:3], strict=True)
-        )
-        typer.echo(f"  buyers expected/observed in the top deciles: {top}")
-    sp = bt["spend"]
-    typer.echo(
-        f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
-        f"order value {sp['naive_avg_order_value']['mae']:.1f}"
-    )
-    if value := bt.get("value"):
-        per = value["spend_per_buyer"]
-        top = ", ".join(_fixed(d["ratio"], 2) for d in value["deciles"][:3])
-        typer.echo(
-            f"  value: expected {value['expected_total']:,.0f}, realized "
-            f"{value['realized_total']:,.0f} ({_fixed(value['ratio'], 2)}); spend per "
-            f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
-            f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
-            f"{_fixed(value['normalized_gini'], 3)}"
-        )
-        for name, peer in (value.get("peers") or {}).items():
-            typer.echo(
-                f"  {name.removeprefix('peer:')}: expected {peer['expected_buyers']:.0f} "
-                f"buyers; value expected {peer['expected_total']:,.0f} "
-                f"({_fixed(peer['ratio'], 2)}); normalized Gini "
-                f"{_fixed(peer['normalized_gini'], 3)}"
-            )
-    typer.echo(f"Chosen setup: {result.chosen}. Files:")
-    for name, path in result.files.items():
-        typer.echo(f"  {name:<9}{path}")
-
-
-def _fixed(x: float | None, digits: int) -> str:
-    """A number with ``digits`` decimals; "-" for one that is undefined (null in JSON)."""
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
+    for line in run_summary(result):
+        typer.echo(line)
 
 
 FoldsOpt = Annotated[

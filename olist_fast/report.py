@@ -1,12 +1,15 @@
-"""The figure ``model_plots.png``: how well the chosen model ranks and how honest it is."""
+"""What a run reports: the figure ``model_plots.png`` (how well the chosen model ranks
+and how honest it is) and the text summaries the commands print."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from sklearn.metrics import precision_recall_curve, roc_curve
+
+if TYPE_CHECKING:
+    from olist_fast.validate import ValidationReport
 
 
 def plot_run(
@@ -15,6 +18,10 @@ def plot_run(
     """ROC and PR curves with the baselines, gains and lift by decile, calibration in
     quantile bins, value calibration by decile (expected value against realized spend),
     and the final model's feature importance; one PNG."""
+    # imported here: the text summaries below need neither, and the CLI imports them
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
     y = curves["y"]
     series = [
         ("chosen (calibrated)", curves["chosen"], "C0"),
@@ -131,3 +138,146 @@ def _value_panel(ax, value: dict) -> None:
     )
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
+
+
+def validation_summary(report: ValidationReport) -> tuple[list[str], list[str]]:
+    """What ``olist-fast validate`` prints: (lines for stdout, lines for stderr)."""
+    out: list[str] = []
+    err: list[str] = []
+    for line in report.errors:
+        err.append(f"error: {line}")
+    for line in report.warnings:
+        err.append(f"warning: {line}")
+    if report.rows:
+        out.append("Rows per table:")
+        for name, n in report.rows.items():
+            out.append(f"  {name:<22}{n:>12,}")
+    if report.purchase_range:
+        lo, hi = report.purchase_range
+        out.append(f"Purchases from {lo} to {hi}")
+    if report.monthly is not None:
+        out.append("Orders per month (all / eligible):")
+        for month, total, elig in report.monthly.iter_rows():
+            out.append(f"  {month:%Y-%m} {total:>10,} {elig:>10,}")
+    if report.health:
+        h = report.health
+        where = (
+            f"eligible orders fall below 10% of the busiest month in {h.collapse_month}"
+            if h.collapse_month
+            else "no month after the busiest falls below 10% of it"
+        )
+        out.append(
+            f"Data health: busiest month {h.busiest_month} ({h.busiest_orders:,} eligible "
+            f"orders); {where}. Healthy period ends {h.healthy_end:%Y-%m-%d} "
+            "(the default --as-of)."
+        )
+    return out, err
+
+
+def run_summary(result: Any) -> list[str]:
+    """The text ``olist-fast run`` prints after the job: the fold table and choice, the
+    backtest against the baselines, what the totals came to, and the files written."""
+    lines: list[str] = []
+    m = result.metrics
+    sel, bt = m["selection"], m["backtest"]
+    names = sel["simplicity_order"]
+    lines.append("")
+    lines.append("Selection: ROC AUC per fold (setups simplest first)")
+    lines.append(f"  {'fold test date':<16}{'buyers':>8}" + "".join(f"{n[:16]:>17}" for n in names))
+    for f in sel["folds"]:
+        aucs = "".join(f"{f['roc_auc'][n]:>17.4f}" for n in names)
+        lines.append(f"  {f['test_date'][:10]:<16}{f['buyers']:>8}{aucs}")
+    if sel["folds"]:
+        mean = "".join(f"{_num(sel['mean_roc_auc'][n]):>17}" for n in names)
+        se = "".join(f"{_num(sel['standard_error'][n]):>17}" for n in names)
+        dse = "".join(f"{_num(sel['difference_to_best_standard_error'][n]):>17}" for n in names)
+        lines.append(f"  {'mean':<24}{mean}")
+        lines.append(f"  {'standard error':<24}{se}")
+        lines.append(f"  {'s.e. of gap to best':<24}{dse}")
+    lines.append(f"  rule: {sel['rule']}")
+    lines.append(f"  chosen: {sel['chosen']}: {sel['reason']}")
+    lines.append("")
+    lines.append(
+        f"Backtest: labels in [{bt['test_date'][:10]}, as_of), trained on "
+        f"{', '.join(d[:10] for d in bt['train_dates'])}"
+    )
+    lines.append(
+        f"  {'model':<48}{'ROC AUC (95% CI)':>22}{'PR AUC':>9}{'lift@10%':>10}"
+        f"{'lift@1%':>9}{'buyers':>8}"
+    )
+    rows = [bt["chosen"], *bt["comparison"], bt["baselines"]["naive"]]
+    for r in rows:
+        auc = f"{r['roc_auc']:.3f} ({r['roc_auc_low']:.3f}-{r['roc_auc_high']:.3f})"
+        lines.append(
+            f"  {r['name'][:47]:<48}{auc:>22}{r['pr_auc']:>9.4f}{r['lift_top10']:>10.2f}"
+            f"{r['lift_top1']:>9.2f}{r['positives']:>8}"
+        )
+    truth = bt.get("truth")
+    if truth:
+        lines.append(
+            f"  generated data: oracle AUC {truth['oracle_auc']:.3f} (ranking by the true "
+            f"probability), feature ceiling {truth['feature_ceiling_auc']:.3f}"
+        )
+        e = truth.get("expected_auc") or {}
+        if "chosen" in e:
+            lines.append(
+                f"  expected AUC over the true probabilities (no outcome noise): chosen "
+                f"{e['chosen']:.4f}, feature ceiling {e['feature_ceiling']:.4f} "
+                f"({e['chosen'] - e['feature_ceiling']:+.4f}), oracle "
+                f"{e['oracle']:.4f}"
+            )
+    for d in bt["differences"]:
+        b = "naive" if d["b"].startswith("baseline:naive") else d["b"]
+        lines.append(
+            f"  chosen minus {b}: AUC {d['roc_auc_diff']:+.3f} "
+            f"({d['roc_auc_diff_low']:+.3f} to {d['roc_auc_diff_high']:+.3f}), lift@10% "
+            f"{d['lift_top10_diff']:+.2f} ({d['lift_top10_diff_low']:+.2f} to "
+            f"{d['lift_top10_diff_high']:+.2f}), paired bootstrap 95%"
+        )
+    ch = bt["chosen"]
+    lines.append(
+        f"  calibrated: expected {ch['expected_positives']:.0f} buyers, observed "
+        f"{ch['positives']}; Brier {ch['brier']:.5f}"
+    )
+    dec = bt["deciles"]["chosen"]
+    if "expected_positives" in dec:
+        top = ", ".join(
+            f"{e:.0f}/{o}"
+            for e, o in zip(dec["expected_positives"][:3], dec["positives"][:3], strict=True)
+        )
+        lines.append(f"  buyers expected/observed in the top deciles: {top}")
+    sp = bt["spend"]
+    lines.append(
+        f"  spend of buyers, MAE: model {sp['hurdle_model']['mae']:.1f}, past average "
+        f"order value {sp['naive_avg_order_value']['mae']:.1f}"
+    )
+    if value := bt.get("value"):
+        per = value["spend_per_buyer"]
+        top = ", ".join(_fixed(d["ratio"], 2) for d in value["deciles"][:3])
+        lines.append(
+            f"  value: expected {value['expected_total']:,.0f}, realized "
+            f"{value['realized_total']:,.0f} ({_fixed(value['ratio'], 2)}); spend per "
+            f"buyer predicted {_fixed(per['predicted_mean'], 1)}, realized "
+            f"{_fixed(per['realized_mean'], 1)}; top deciles {top}; normalized Gini "
+            f"{_fixed(value['normalized_gini'], 3)}"
+        )
+        for name, peer in (value.get("peers") or {}).items():
+            lines.append(
+                f"  {name.removeprefix('peer:')}: expected {peer['expected_buyers']:.0f} "
+                f"buyers; value expected {peer['expected_total']:,.0f} "
+                f"({_fixed(peer['ratio'], 2)}); normalized Gini "
+                f"{_fixed(peer['normalized_gini'], 3)}"
+            )
+    lines.append(f"Chosen setup: {result.chosen}. Files:")
+    for name, path in result.files.items():
+        lines.append(f"  {name:<9}{path}")
+    return lines
+
+
+def _fixed(x: float | None, digits: int) -> str:
+    """A number with ``digits`` decimals; "-" for one that is undefined (null in JSON)."""
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
