@@ -32,7 +32,8 @@ from olist_fast.features import build_snapshots
 from olist_fast.features.snapshot import collect_snapshots
 from olist_fast.fitting import FittedModel
 from olist_fast.io import as_tables, scan_olist
-from olist_fast.models import SKOPS_TRUSTED, all_setups, fit_setup, make_spend_regressor
+from olist_fast.models import all_setups, fit_setup, make_spend_regressor
+from olist_fast.persist import SKOPS_TRUSTED
 from olist_fast.pipeline import run, score, train
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.synth import generate
@@ -239,7 +240,7 @@ def test_skops_allowlist_is_exactly_what_save_writes(tmp_path: Path) -> None:
     X[rng.random(X.shape) < 0.05] = np.nan
     y = (rng.random(600) < 0.2).astype(int)
     found: set[str] = set()
-    from olist_fast.models import save_model
+    from olist_fast.persist import save_model
 
     for c in all_setups():
         folder = tmp_path / c.name

@@ -14,8 +14,7 @@ from polars.testing import assert_frame_equal
 
 from olist_fast.features import build_snapshots
 from olist_fast.features.labels import label_window_covered
-from olist_fast.spark import DataFacts, coverage, healthy_end, plan_is_path_invariant
-from olist_fast.validate import data_health, monthly_orders
+from olist_fast.spark import DataFacts, coverage, plan_is_path_invariant
 
 DATES = [datetime(2017, 6, 1), datetime(2018, 3, 1), datetime(2018, 6, 1, 23, 26, 1),
          datetime(2018, 8, 15)]  # fmt: skip
@@ -72,12 +71,3 @@ def test_coverage_is_decided_on_all_orders(small_tables) -> None:
     facts = DataFacts(latest, small_tables["orders"].height, datetime(2018, 9, 1))
     assert coverage(facts, DATES, 90, None) == [True, True, True, False]
     assert coverage(facts, DATES, 90, [None, False, None, True]) == [True, False, True, True]
-
-
-def test_healthy_end_from_monthly_counts_equals_data_health(small_tables) -> None:
-    orders = small_tables["orders"].lazy()
-    for cut in (None, datetime(2018, 7, 20)):  # a collapse month, and none (ends in July)
-        lf = orders if cut is None else orders.filter(pl.col("order_purchase_timestamp") < cut)
-        monthly = monthly_orders(lf).collect().select("month", "eligible")
-        latest = lf.select(pl.col("order_purchase_timestamp").max()).collect().item()
-        assert healthy_end(monthly, latest) == data_health(lf).healthy_end

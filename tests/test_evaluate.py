@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from olist_fast.calibration import PlattCalibration
 from olist_fast.evaluate import (
-    PlattCalibration,
     auc_score,
     bootstrap_aucs,
     lift_at,

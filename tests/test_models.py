@@ -18,14 +18,13 @@ from olist_fast.models import (
     candidates,
     extra_candidates,
     fit_setup,
-    load_model,
     make_random_forest,
     make_xgboost,
     notebook_candidates,
-    predict_score,
-    save_model,
+    predict_positive,
     with_smote,
 )
+from olist_fast.persist import load_model, save_model
 
 
 def data(n: int, rate: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,12 +42,12 @@ def test_random_forest_scores_are_bit_reproducible() -> None:
     y = (rng.random(20_000) < 0.05).astype(int)
     forest = make_random_forest(balanced=True, random_state=0).fit(X, y)
     assert forest.n_jobs == 2  # trained on both cores
-    first = predict_score(forest, X)
+    first = predict_positive(forest, X)
     for _ in range(5):
-        assert np.array_equal(predict_score(forest, X), first)
+        assert np.array_equal(predict_positive(forest, X), first)
     piped = with_smote(make_random_forest(balanced=False, random_state=0), random_state=0)
     piped.fit(X, y)
-    assert np.array_equal(predict_score(piped, X), predict_score(piped, X))
+    assert np.array_equal(predict_positive(piped, X), predict_positive(piped, X))
 
 
 @pytest.mark.parametrize(
@@ -99,10 +98,10 @@ def test_every_setup_fits_saves_loads_and_predicts_the_same(
 ) -> None:
     X, y = data(4_000, rate, seed=1)
     model = fit_setup(candidate(name), X, y, 0)
-    before = predict_score(model, X)
+    before = predict_positive(model, X)
     assert before.shape == (len(y),) and np.all((before >= 0) & (before <= 1))
     save_model(model, tmp_path)
-    assert np.array_equal(predict_score(load_model(tmp_path), X), before)
+    assert np.array_equal(predict_positive(load_model(tmp_path), X), before)
 
 
 def test_xgboost_stops_early_on_noise() -> None:
@@ -117,9 +116,9 @@ def test_xgboost_stops_early_on_noise() -> None:
 def test_the_blend_is_the_mean_of_its_parts() -> None:
     """Selection scores the blend from its parts' fits instead of fitting it again."""
     X, y = data(3_000, 0.05, seed=4)
-    parts = [predict_score(fit_setup(candidate(n), X, y, 0), X)
+    parts = [predict_positive(fit_setup(candidate(n), X, y, 0), X)
              for n in ("logistic", "random_forest")]  # fmt: skip
-    blend = predict_score(fit_setup(candidate("logistic+random_forest"), X, y, 0), X)
+    blend = predict_positive(fit_setup(candidate("logistic+random_forest"), X, y, 0), X)
     assert np.allclose(blend, (parts[0] + parts[1]) / 2, rtol=0, atol=1e-12)
 
 
@@ -137,9 +136,9 @@ def test_linear_scores_do_not_depend_on_the_threads(monkeypatch: pytest.MonkeyPa
     model = fit_setup(candidate("logistic"), X, y, 0)
     monkeypatch.setattr(models, "PREDICT_CHUNK", 33)
     with using_threads(1):
-        one = predict_score(model, X)
+        one = predict_positive(model, X)
     with using_threads(2):
-        two = predict_score(model, X)
+        two = predict_positive(model, X)
     assert np.array_equal(one, two)
 
 
@@ -154,16 +153,16 @@ def test_tree_scores_in_row_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatc
     spend = make_spend_regressor(random_state=0).fit(X, np.nan_to_num(X[:, 1]))
     fitted = {n: fit_setup(candidate(n), X, y, 0)
               for n in ("random_forest", "logistic+random_forest")}  # fmt: skip
-    whole_forest = predict_score(fitted["random_forest"], X)
+    whole_forest = predict_positive(fitted["random_forest"], X)
     whole_spend = spend.predict(X)
     monkeypatch.setattr(models, "PREDICT_CHUNK", 997)
     for name, model in fitted.items():
         with using_threads(1):
-            one = predict_score(model, X)
+            one = predict_positive(model, X)
         with using_threads(2):
-            two = predict_score(model, X)
+            two = predict_positive(model, X)
         assert np.array_equal(one, two), name
-    assert np.array_equal(predict_score(fitted["random_forest"], X), whole_forest)
+    assert np.array_equal(predict_positive(fitted["random_forest"], X), whole_forest)
     with using_threads(1):
         one = by_rows(spend.predict, X)
     with using_threads(2):
