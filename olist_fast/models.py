@@ -45,13 +45,13 @@ turns; everything else still runs side by side."""
 OPENMP_THREADS = 1
 """OpenMP threads for XGBoost and scikit-learn's histogram boosting. OpenMP workers
 spin while they wait, so on shared cores a second thread can cost far more than it gains
-(README, performance: the spend model took seconds instead of a fraction of one on a
+(docs/performance.md: the spend model took seconds instead of a fraction of one on a
 loaded 2-core machine); the models here are small enough for one thread."""
 NEG_PER_POS = 20
 """Negative sampling keeps at most this many non-buyers per buyer."""
 SAMPLE_ABOVE_ROWS = 100_000
 """Negative sampling only for training sets larger than this: it is there for speed, and
-on small shops it changed nothing beyond seed noise (README, Model quality) while the
+on small shops it changed nothing beyond seed noise (docs/model-quality.md) while the
 fits are fast anyway."""
 BALANCED_ENOUGH = 0.25
 """Minority / majority ratio from which no class weights or SMOTE are applied."""
@@ -360,7 +360,7 @@ def all_setups() -> list[Candidate]:
 
 def extra_candidates() -> list[Candidate]:
     """Setups available by name (``train --setup``, ``RunConfig(models=...)``) but not
-    compared by default (README, "The job": why)."""
+    compared by default (docs/job.md: why)."""
     return [Candidate("xgboost", "xgboost", False, _build_xgboost)]
 
 

@@ -8,7 +8,7 @@ right after parsing (under the streaming engine, chunk by chunk). Measured at sc
 from CSV (in-memory engine): peak memory 1.44 -> 1.12 GiB, time unchanged or better.
 ``customer_unique_id``, the one id the plan outputs, is converted too and turned back
 into its text once, on the finished table (:func:`text_ids`): its group-bys, the labels'
-join and the final sort then work on integers (the numbers: README, Performance).
+join and the final sort then work on integers (the numbers: docs/performance.md).
 
 The conversion is exact only for ids of exactly 32 lowercase hex digits (the numeric
 order of such ids is their text order, so the latest-order tie on ``order_id`` is
@@ -94,7 +94,7 @@ def text_id(column: str) -> pl.Expr:
     A plain expression: the two 64-bit halves, each cut into four 16-bit pieces, each
     piece's 4 digits looked up by position in a 65,536-entry table, the 8 lookups
     concatenated. Nothing is imported for it: a NumPy version was slower, and its import
-    alone showed in a small ``features`` run (README, Performance).
+    alone showed in a small ``features`` run (docs/performance.md).
     """
     two_64 = pl.lit(1 << 64, dtype=pl.UInt128)
     halves = ((pl.col(column) // two_64).cast(pl.UInt64), (pl.col(column) % two_64).cast(pl.UInt64))

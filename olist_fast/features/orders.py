@@ -200,7 +200,7 @@ def with_shared_facts(
     and joins only its reviews, and the labels read their payments off it without a
     join. For one date it is not: the date filters then run before the joins, which
     touch only the orders each plan needs, and nothing order-sized is held beyond the
-    item and payment facts (measured both ways: README, Performance)."""
+    item and payment facts (measured both ways: docs/performance.md)."""
     orders = tables["orders"].cache()
     people = tables["customers"].select(CUSTOMER_COLUMNS).cache()
     items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()

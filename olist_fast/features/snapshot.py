@@ -160,7 +160,7 @@ def status_note(counts: pl.DataFrame) -> str | None:
         "order statuses not in the Olist data dictionary: "
         + ", ".join(parts)
         + f"; only {', '.join(sorted({s.lower() for s in NOT_PURCHASE_STATUSES}))} are not "
-        "purchases (README: Your data)"
+        "purchases (README: Your shop's data)"
     )
 
 
