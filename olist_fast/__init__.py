@@ -16,7 +16,7 @@ logging.getLogger("olist_fast").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "DataHealth": "olist_fast.validate",
+    "DataHealth": "olist_fast.validation",
     "FittedModel": "olist_fast.fitting",
     "Integrity": "olist_fast.features.snapshot",
     "OlistDataError": "olist_fast.errors",
@@ -25,14 +25,14 @@ _EXPORTS = {
     "RunResult": "olist_fast.pipeline",
     "as_tables": "olist_fast.io",
     "score_customers": "olist_fast.fitting",
-    "ValidationReport": "olist_fast.validate",
+    "ValidationReport": "olist_fast.validation",
     "build_customer_grain": "olist_fast.features",
     "build_order_grain": "olist_fast.features",
     "build_snapshot": "olist_fast.features",
     "build_snapshots": "olist_fast.features",
     "compact_ids": "olist_fast.features",
     "convert": "olist_fast.io",
-    "data_health": "olist_fast.validate",
+    "data_health": "olist_fast.validation",
     "generate": "olist_fast.synth",
     "make_olist": "olist_fast.synth",
     "simulate": "olist_fast.synth",
@@ -46,7 +46,7 @@ _EXPORTS = {
     "train": "olist_fast.pipeline",
     "RunConfig": "olist_fast.config",
     "scan_olist": "olist_fast.io",
-    "validate": "olist_fast.validate",
+    "validate": "olist_fast.validation",
     "write_olist": "olist_fast.synth",
 }
 
@@ -104,7 +104,7 @@ if TYPE_CHECKING:
     from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
     from olist_fast.transactions import from_transactions
     from olist_fast.truth import feature_ceiling, truth_report
-    from olist_fast.validate import DataHealth, ValidationReport, data_health, validate
+    from olist_fast.validation import DataHealth, ValidationReport, data_health, validate
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from olist_fast import __version__
 from olist_fast.data import ensure_demo_data, resolve_data_dir
 from olist_fast.errors import OlistError
 from olist_fast.report import run_summary, validation_summary
-from olist_fast.validate import ValidationReport, validate
+from olist_fast.validation import ValidationReport, validate
 
 if TYPE_CHECKING:
     import polars as pl

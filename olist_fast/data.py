@@ -29,7 +29,7 @@ from olist_fast.io import (
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.timestamps import as_datetime
-from olist_fast.validate import ValidationReport, check_table, data_health
+from olist_fast.validation import ValidationReport, check_table, data_health
 
 log = logging.getLogger("olist_fast")
 
@@ -125,7 +125,7 @@ def open_tables(
 
 
 def default_as_of(orders: pl.LazyFrame) -> datetime:
-    """The end of the healthy period (:func:`olist_fast.validate.data_health`), the
+    """The end of the healthy period (:func:`olist_fast.validation.data_health`), the
     default ``as_of``; a value the orders cannot be parsed with is a one-line data error."""
     with reading("the orders"):
         return data_health(orders).healthy_end

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from olist_fast.validate import ValidationReport
+    from olist_fast.validation import ValidationReport
 
 
 def plot_run(

@@ -35,7 +35,7 @@ from olist_fast.schema import (
 from olist_fast.timestamps import detect_shape
 
 if TYPE_CHECKING:
-    from olist_fast.validate import ValidationReport
+    from olist_fast.validation import ValidationReport
 
 __all__ = ["features_off", "from_transactions", "olist_folder", "transactions_report"]
 
@@ -428,7 +428,7 @@ def transactions_report(tables: Mapping[str, pl.LazyFrame], where: str) -> Valid
     """What ``validate`` reports for a folder, for the tables of :func:`from_transactions`
     (which has already checked every value): rows per table, the purchase range, orders
     per month and the data-health verdict, and one warning naming the features off."""
-    from olist_fast.validate import ValidationReport, data_health, monthly_orders
+    from olist_fast.validation import ValidationReport, data_health, monthly_orders
 
     report = ValidationReport(data_dir=Path(where))
     report.warnings.append(

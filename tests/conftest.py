@@ -5,8 +5,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
-from olist_fast.synth import make_olist, write_olist
+from olist_fast.synth import generate, make_olist, write_olist
 
 REAL_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
 
@@ -37,3 +38,18 @@ def data_copy(small_csv_dir: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(small_csv_dir, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated shop of about 8,000 orders in the Olist layout, drawn once per session
+    and shared by the job tests: read-only (a test that damages data uses ``data_copy``)."""
+    out = tmp_path_factory.mktemp("job-data")
+    generate(out, scale=0.08, random_state=11)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cli() -> CliRunner:
+    """The CLI, invoked in-process (``cli.invoke(app, [...])``)."""
+    return CliRunner()

@@ -14,8 +14,6 @@ from typer.testing import CliRunner
 from olist_fast.bench import Measurement, dataset, format_table, time_process
 from olist_fast.cli import app
 
-runner = CliRunner()
-
 
 def test_time_process_counts_runs_and_memory() -> None:
     walls, peak = time_process([sys.executable, "-c", "x = bytearray(50_000_000)"], runs=2)
@@ -46,12 +44,12 @@ def test_dataset_is_generated_once(tmp_path: Path) -> None:
     assert len(said) == n  # cached: nothing generated again
 
 
-def test_bench_rejects_unknown_stage(tmp_path: Path) -> None:
-    r = CliRunner().invoke(app, ["bench", "--stages", "nope", "--cache", str(tmp_path)])
+def test_bench_rejects_unknown_stage(cli: CliRunner, tmp_path: Path) -> None:
+    r = cli.invoke(app, ["bench", "--stages", "nope", "--cache", str(tmp_path)])
     assert r.exit_code == 1 and "unknown stage 'nope'" in r.stderr
 
 
-def test_bench_takes_scales_after_one_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_takes_scales_after_one_flag(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     import olist_fast.bench as b
 
     seen = {}
@@ -61,7 +59,7 @@ def test_bench_takes_scales_after_one_flag(monkeypatch: pytest.MonkeyPatch) -> N
         return []
 
     monkeypatch.setattr(b, "bench", fake)
-    r = CliRunner().invoke(app, ["bench", "--scale", "1", "10", "--stages", "features"])
+    r = cli.invoke(app, ["bench", "--scale", "1", "10", "--stages", "features"])
     assert r.exit_code == 0, r.output
     assert seen["scales"] == [1.0, 10.0]
 
@@ -225,7 +223,9 @@ def test_bench_runs_the_run_stage_up_to_scale_10(monkeypatch: pytest.MonkeyPatch
     assert any("20" in s for s in said)
 
 
-def test_scaling_slopes_and_log_log_plot_from_saved_measurements(tmp_path: Path) -> None:
+def test_scaling_slopes_and_log_log_plot_from_saved_measurements(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     from dataclasses import asdict
 
     from olist_fast.bench import scaling
@@ -242,14 +242,14 @@ def test_scaling_slopes_and_log_log_plot_from_saved_measurements(tmp_path: Path)
     saved = tmp_path / "m.json"
     saved.write_text(json.dumps({"measurements": [asdict(m) for m in ms]}))
     plot = tmp_path / "scaling.png"
-    r = runner.invoke(app, ["bench", "--from-json", str(saved), "--plot", str(plot)])
+    r = cli.invoke(app, ["bench", "--from-json", str(saved), "--plot", str(plot)])
     assert r.exit_code == 0, r.output
     assert "s / 1M orders" in r.stdout and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = runner.invoke(app, ["bench", "--from-json", str(saved), "--stages", "run"])
+    r = cli.invoke(app, ["bench", "--from-json", str(saved), "--stages", "run"])
     assert r.exit_code == 0  # the stages of saved measurements are not re-measured
     empty = tmp_path / "e.json"
     empty.write_text(json.dumps({"measurements": []}))
-    r = runner.invoke(app, ["bench", "--from-json", str(empty), "--plot", str(plot)])
+    r = cli.invoke(app, ["bench", "--from-json", str(empty), "--plot", str(plot)])
     assert r.exit_code == 1 and "no features measurements" in r.stderr
 
 

@@ -13,30 +13,28 @@ from olist_fast import __version__
 from olist_fast.cli import app
 from olist_fast.entry import MALLOC_CONF
 
-runner = CliRunner()
 
-
-def test_version_and_help() -> None:
-    r = runner.invoke(app, ["--version"])
+def test_version_and_help(cli: CliRunner) -> None:
+    r = cli.invoke(app, ["--version"])
     assert r.exit_code == 0 and __version__ in r.stdout
-    r = runner.invoke(app, ["--help"])
+    r = cli.invoke(app, ["--help"])
     assert r.exit_code == 0
     for cmd in ("generate", "validate"):
         assert cmd in r.stdout
 
 
-def test_generate_then_validate(tmp_path: Path) -> None:
+def test_generate_then_validate(cli: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    r = runner.invoke(app, ["generate", "--out", str(out), "--scale", "0.01", "--seed", "5"])
+    r = cli.invoke(app, ["generate", "--out", str(out), "--scale", "0.01", "--seed", "5"])
     assert r.exit_code == 0, r.output
     assert len(list(out.glob("*.csv"))) == 9
-    r = runner.invoke(app, ["validate", "--data", str(out)])
+    r = cli.invoke(app, ["validate", "--data", str(out)])
     assert r.exit_code == 0, r.output
     assert "Data health:" in r.stdout
 
 
 def test_no_data_generates_the_demo_set_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the CLI's ``run`` invents data, and says so; every other command, and the
     library, refuses an empty default folder with one line."""
@@ -60,89 +58,104 @@ def test_no_data_generates_the_demo_set_first(
     monkeypatch.setattr(data, "generate", fake_generate)
     monkeypatch.setattr(pipeline, "run", fake_run)
     monkeypatch.setenv("OLIST_FAST_DATA", str(tmp_path / "datasets"))
-    r = runner.invoke(app, ["validate"])
+    r = cli.invoke(app, ["validate"])
     assert r.exit_code == 1 and "no Olist files" in r.stderr and calls == []
     with pytest.raises(data.OlistDataError, match="no Olist files"):
         pipeline.read_source(None, None)
-    r = runner.invoke(app, ["run"])
+    r = cli.invoke(app, ["run"])
     assert r.exit_code == 1 and "stop here" in r.stderr
     assert "generating the scale-1 demo dataset" in r.stderr
     assert calls == [(1.0, 0)] and seen == [tmp_path / "datasets"]
-    r = runner.invoke(app, ["validate"])  # the demo set is there now: nothing generated
+    r = cli.invoke(app, ["validate"])  # the demo set is there now: nothing generated
     assert r.exit_code == 0, r.output
     assert calls == [(1.0, 0)]
 
 
-def test_bad_option_value_is_a_usage_error(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["generate", "--out", str(tmp_path), "--scale", "-1"])
+def test_bad_option_value_is_a_usage_error(cli: CliRunner, tmp_path: Path) -> None:
+    r = cli.invoke(app, ["generate", "--out", str(tmp_path), "--scale", "-1"])
     assert r.exit_code == 2
 
 
-def test_errors_are_one_line_and_debug_shows_the_exception(tmp_path: Path) -> None:
+def test_errors_are_one_line_and_debug_shows_the_exception(cli: CliRunner, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     args = ["generate", "--out", str(blocker / "sub"), "--scale", "0.01"]
-    r = runner.invoke(app, args)
+    r = cli.invoke(app, args)
     assert r.exit_code == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in r.output
-    r = runner.invoke(app, ["--debug", *args])
+    r = cli.invoke(app, ["--debug", *args])
     assert isinstance(r.exception, OSError)
 
 
-def test_features_writes_sorted_parquet_and_csv(small_csv_dir: Path, tmp_path: Path) -> None:
+def test_features_writes_sorted_parquet_and_csv(
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path
+) -> None:
     import polars as pl
 
     from olist_fast.features import FEATURES
 
     pq = tmp_path / "f.parquet"
     args = ["features", "--data", str(small_csv_dir), "--as-of", "2018-03-01", "--out", str(pq)]
-    r = runner.invoke(app, args)
+    r = cli.invoke(app, args)
     assert r.exit_code == 0, r.output
     df = pl.read_parquet(pq)
     assert df.columns == ["customer_unique_id", *FEATURES, "bought_again", "future_spend"]
     assert df["customer_unique_id"].is_sorted()
     csv = tmp_path / "f.csv"
-    r = runner.invoke(app, [*args[:-1], str(csv)])
+    r = cli.invoke(app, [*args[:-1], str(csv)])
     assert r.exit_code == 0, r.output
     assert pl.read_csv(csv).height == df.height
 
 
-def test_features_default_as_of_is_the_healthy_end(small_csv_dir: Path, tmp_path: Path) -> None:
+def test_features_default_as_of_is_the_healthy_end(
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "f.parquet"
-    r = runner.invoke(app, ["features", "--data", str(small_csv_dir), "--out", str(out)])
+    r = cli.invoke(app, ["features", "--data", str(small_csv_dir), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "as_of 2018-09-01" in r.stderr
     assert "no labels" in r.stderr
 
 
-def test_features_bad_as_of_and_extension(small_csv_dir: Path, tmp_path: Path) -> None:
+def test_features_bad_as_of_and_extension(
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path
+) -> None:
     base = ["features", "--data", str(small_csv_dir)]
-    r = runner.invoke(app, [*base, "--as-of", "June", "--out", str(tmp_path / "f.parquet")])
+    r = cli.invoke(app, [*base, "--as-of", "June", "--out", str(tmp_path / "f.parquet")])
     assert r.exit_code == 1 and "--as-of 'June'" in r.stderr
-    r = runner.invoke(app, [*base, "--out", str(tmp_path / "f.json")])
+    r = cli.invoke(app, [*base, "--out", str(tmp_path / "f.json")])
     assert r.exit_code == 1 and "unsupported output extension" in r.stderr
     assert not list(tmp_path.iterdir())
 
 
-def test_convert_then_features_from_parquet(small_csv_dir: Path, tmp_path: Path) -> None:
+def test_convert_then_features_from_parquet(
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path
+) -> None:
     import polars as pl
 
     pq_dir = tmp_path / "pq"
-    r = runner.invoke(app, ["convert", "--data", str(small_csv_dir), "--out", str(pq_dir)])
+    r = cli.invoke(app, ["convert", "--data", str(small_csv_dir), "--out", str(pq_dir)])
     assert r.exit_code == 0, r.output
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     for data, out in ((small_csv_dir, a), (pq_dir, b)):
         args = ["features", "--data", str(data), "--as-of", "2018-01-01", "--out", str(out)]
-        assert runner.invoke(app, args).exit_code == 0
+        assert cli.invoke(app, args).exit_code == 0
     assert pl.read_parquet(a).equals(pl.read_parquet(b))
 
 
 def test_public_names_resolve() -> None:
+    """Every public name is the object its module defines, and ``dir`` lists exactly
+    them (the public API: ``__all__``, the lazy ``_EXPORTS`` and ``dir`` agree)."""
+    import importlib
+
     import olist_fast
 
-    for name in olist_fast.__all__:
-        assert getattr(olist_fast, name) is not None, name
+    exports = olist_fast._EXPORTS
+    assert set(olist_fast.__all__) == {*exports, "__version__"}
+    for name, module in exports.items():
+        assert getattr(olist_fast, name) is getattr(importlib.import_module(module), name), name
+    assert [n for n in dir(olist_fast) if not n.startswith("__")] == sorted(exports)
 
 
 CHILD = """

@@ -13,7 +13,6 @@ import pytest
 from olist_fast.io import convert
 from olist_fast.pipeline import score, train
 from olist_fast.schema import TABLES
-from olist_fast.synth import generate
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BUCKET = "shop-lake"
@@ -54,11 +53,9 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def local_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    csv = tmp_path_factory.mktemp("embed-csv")
-    generate(csv, scale=0.08, random_state=11)
+def local_data(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     parquet = tmp_path_factory.mktemp("embed-parquet")
-    convert(csv, parquet)
+    convert(data_dir, parquet)
     return parquet
 
 

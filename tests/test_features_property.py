@@ -9,20 +9,12 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from olist_fast.features import FEATURES, build_snapshot, build_snapshots
+from olist_fast.features import build_snapshot
+from tests.helpers import features
 
 AS_OF = datetime(2018, 3, 1)
 PURCHASE = "order_purchase_timestamp"
 ANSWER = "review_answer_timestamp"
-
-
-def features(tables: dict[str, pl.DataFrame], *, compact: bool = False) -> pl.DataFrame:
-    lazy = {k: v.lazy() for k, v in tables.items()}
-    if compact:  # integer keys (the generated ids, and the appended ones, are 32 hex digits)
-        (snap,) = build_snapshots(lazy, [AS_OF], horizon_days=10_000, compact=True)
-    else:
-        snap = build_snapshot(lazy, as_of=AS_OF, horizon_days=10_000).collect()
-    return snap.select("customer_unique_id", *FEATURES)
 
 
 def future_order_ids(t: dict[str, pl.DataFrame]) -> pl.Series:
@@ -95,9 +87,9 @@ def test_rows_at_or_after_as_of_never_change_features(
     small_tables: dict[str, pl.DataFrame], seed: int, drop: float, edit: float, add: int
 ) -> None:
     changed = mutate(small_tables, seed, drop, edit, add)
-    before = features(small_tables)
-    assert before.equals(features(changed))
-    assert before.equals(features(changed, compact=True))  # and integer keys agree
+    before = features(small_tables, AS_OF)
+    assert before.equals(features(changed, AS_OF))
+    assert before.equals(features(changed, AS_OF, compact=True))  # and integer keys agree
 
 
 def test_the_mutation_does_change_labels(small_tables: dict[str, pl.DataFrame]) -> None:

@@ -35,6 +35,7 @@ from polars.testing import assert_frame_equal
 import olist_fast
 from olist_fast.features import FEATURES, LABELS
 from olist_fast.synth import generate, write_olist
+from tests.helpers import features, truncate
 
 AS_OF = datetime(2018, 6, 1)
 HORIZON = 60
@@ -188,28 +189,7 @@ def rewrite_after(
     return t
 
 
-def truncate(tables: dict[str, pl.DataFrame], at: datetime) -> dict[str, pl.DataFrame]:
-    """Every row whose own timestamp is at or after ``at`` deleted."""
-    t = dict(tables)
-    late = t["orders"].filter(pl.col(PURCHASE) >= at)["order_id"].implode()
-    for name in ("orders", "order_items", "order_payments"):
-        t[name] = t[name].filter(~pl.col("order_id").is_in(late))
-    t["order_reviews"] = t["order_reviews"].filter(pl.col(ANSWER) < at)
-    return t
-
-
 # -- helpers ---------------------------------------------------------------------------------
-def features(tables: dict[str, pl.DataFrame] | Path, as_of: datetime = AS_OF) -> pl.DataFrame:
-    """The feature table at ``as_of`` without labels, from frames or a folder."""
-    lazy = (
-        olist_fast.scan_olist(tables)
-        if isinstance(tables, Path)
-        else {k: v.lazy() for k, v in tables.items()}
-    )
-    (snap,) = olist_fast.build_snapshots(lazy, [as_of], horizon_days=HORIZON)
-    return snap.drop(LABELS, strict=False)
-
-
 def assert_same_bytes(a: pl.DataFrame, b: pl.DataFrame) -> None:
     assert_frame_equal(a, b, check_exact=True)  # a readable diff first
     assert a.write_csv() == b.write_csv()
@@ -291,9 +271,9 @@ def test_the_cut_and_the_rewrites_reach_a_busy_window(
 def test_features_at_a_busy_date_ignore_every_later_fact(
     source: Path, variants: dict[str, Path], variant: str
 ) -> None:
-    reference = features(source)
+    reference = features(source, AS_OF)
     assert reference.height > 1_000 and reference.columns == ["customer_unique_id", *FEATURES]
-    assert_same_bytes(features(variants[variant]), reference)
+    assert_same_bytes(features(variants[variant], AS_OF), reference)
 
 
 @pytest.fixture(scope="module")
@@ -355,7 +335,7 @@ def test_the_check_catches_a_review_read_after_as_of(
     monkeypatch.setattr(orders, "review_facts", lambda reviews, *, as_of: honest(
         reviews, as_of=datetime(2100, 1, 1)))  # fmt: skip
     rewritten = rewrite_after(tables, AS_OF, seed=1)
-    assert not features(tables).equals(features(rewritten))
+    assert not features(tables, AS_OF).equals(features(rewritten, AS_OF))
 
 
 # -- the property: random dates, random shares of the rewrites -------------------------------

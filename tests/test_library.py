@@ -1,6 +1,6 @@
 """The library as an ETL job embeds it: frames in, frames out, no silent mistakes.
 
-Each test here guards one of the silent mistakes of issue 11 and fails without its fix:
+Each test here guards one silent mistake and fails without its fix:
 frames read with default type inference, duplicate and orphan rows, a saved model that
 scores the past or mixes files, a skops file naming a foreign type, errors misreported
 as the user's, progress printed by a library.
@@ -36,17 +36,8 @@ from olist_fast.models import all_setups, fit_setup, make_spend_regressor
 from olist_fast.persist import SKOPS_TRUSTED
 from olist_fast.pipeline import run, score, train
 from olist_fast.schema import PLAN_TABLES, TABLES
-from olist_fast.synth import generate
 
-runner = CliRunner()
 AS_OF = datetime(2018, 9, 1)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("api-data")
-    generate(out, scale=0.08, random_state=11)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -154,30 +145,30 @@ def test_duplicates_and_orphans_are_counted_warned_and_strict(
 
 
 def test_cli_warns_on_a_payments_file_loaded_twice_and_strict_fails(
-    data_copy: Path, tmp_path: Path
+    cli: CliRunner, data_copy: Path, tmp_path: Path
 ) -> None:
     path = data_copy / f"{TABLES['order_payments'].stem}.csv"
     body = path.read_bytes().split(b"\n", 1)[1]
     path.write_bytes(path.read_bytes() + body)
     args = ["features", "--data", str(data_copy), "--out", str(tmp_path / "f.parquet")]
-    r = runner.invoke(app, args)
+    r = cli.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "warning: data integrity:" in r.stderr and "order_payments rows repeat" in r.stderr
-    r = runner.invoke(app, [*args, "--strict"])
+    r = cli.invoke(app, [*args, "--strict"])
     (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert r.exit_code == 1 and "strict mode" in line
-    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    r = cli.invoke(app, ["validate", "--data", str(data_copy)])
     assert r.exit_code == 1 and "order_id+payment_sequential" in r.stderr
 
 
-def test_validate_flags_a_missing_purchase_time(data_copy: Path) -> None:
+def test_validate_flags_a_missing_purchase_time(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / f"{TABLES['orders'].stem}.csv"
     lines = path.read_text().split("\n")
     fields = lines[3].split(",")
     fields[3] = ""  # order_purchase_timestamp
     lines[3] = ",".join(fields)
     path.write_text("\n".join(lines))
-    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    r = cli.invoke(app, ["validate", "--data", str(data_copy)])
     assert r.exit_code == 1
     assert "column 'order_purchase_timestamp', row 3: empty value" in r.stderr
 
@@ -191,12 +182,14 @@ def test_model_records_its_dates_features_and_versions(model_dir: Path) -> None:
     assert {"scikit-learn", "polars", "olist-fast"} <= set(meta["versions"])
 
 
-def test_score_refuses_a_date_the_labels_reach_past(data_dir: Path, model_dir: Path) -> None:
+def test_score_refuses_a_date_the_labels_reach_past(
+    cli: CliRunner, data_dir: Path, model_dir: Path
+) -> None:
     with pytest.raises(
         OlistDataError, match="before 2018-09-01, the end of the model's last label"
     ):
         score(model_dir, data=data_dir, as_of=date(2018, 3, 1))
-    r = runner.invoke(app, ["score", "--model", str(model_dir), "--data", str(data_dir),
+    r = cli.invoke(app, ["score", "--model", str(model_dir), "--data", str(data_dir),
                             "--as-of", "2018-03-01"])  # fmt: skip
     assert r.exit_code == 1 and "leakage" in r.stderr and r.stderr.count("\n") == 1
     assert score(model_dir, data=data_dir, as_of=AS_OF).height > 0  # the end itself is fine
@@ -288,7 +281,7 @@ def test_every_setup_round_trips_through_its_model_folder(
 
 # -- errors, logging, signatures --------------------------------------------------------
 def test_a_bug_is_an_internal_error_not_the_users(
-    small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import olist_fast.pipeline as pipeline
 
@@ -297,11 +290,11 @@ def test_a_bug_is_an_internal_error_not_the_users(
 
     monkeypatch.setattr(pipeline, "build_snapshots", broken)
     args = ["features", "--data", str(small_csv_dir), "--out", str(tmp_path / "f.parquet")]
-    r = runner.invoke(app, args)
+    r = cli.invoke(app, args)
     assert r.exit_code == 2
     (line,) = [ln for ln in r.stderr.splitlines() if "error" in ln]
     assert line.startswith("internal error: KeyError") and "--debug" in line
-    r = runner.invoke(app, ["--debug", *args])
+    r = cli.invoke(app, ["--debug", *args])
     assert isinstance(r.exception, KeyError)
 
 
@@ -378,7 +371,9 @@ def test_bad_values_are_data_errors_in_the_library_too(data_copy: Path) -> None:
         build_snapshots(scan_olist(data_copy), [AS_OF])
 
 
-def test_damaged_model_folder_is_a_data_error(model_dir: Path, tmp_path: Path) -> None:
+def test_damaged_model_folder_is_a_data_error(
+    cli: CliRunner, model_dir: Path, tmp_path: Path
+) -> None:
     import shutil
 
     bad = tmp_path / "bad"
@@ -388,35 +383,35 @@ def test_damaged_model_folder_is_a_data_error(model_dir: Path, tmp_path: Path) -
     (bad / "model.json").write_text(json.dumps(meta))
     with pytest.raises(OlistDataError, match="not a usable model folder"):
         FittedModel.load(bad)
-    r = runner.invoke(app, ["score", "--model", str(bad), "--as-of", "2018-09-01"])
+    r = cli.invoke(app, ["score", "--model", str(bad), "--as-of", "2018-09-01"])
     assert r.exit_code == 1
 
 
 def test_check_can_score_takes_dates_and_urls_are_refused_for_folders(
-    model_dir: Path, data_dir: Path
+    cli: CliRunner, model_dir: Path, data_dir: Path
 ) -> None:
     model = FittedModel.load(model_dir)
     model.check_can_score(date(2018, 9, 1))
     with pytest.raises(OlistDataError, match="leakage"):
         model.check_can_score(date(2018, 8, 31))
     for args in (["run"], ["train"]):
-        r = runner.invoke(app, [*args, "--data", str(data_dir), "--out", "s3://bucket/out"])
+        r = cli.invoke(app, [*args, "--data", str(data_dir), "--out", "s3://bucket/out"])
         assert r.exit_code == 1 and "needs a local folder" in r.stderr, r.output
-    r = runner.invoke(app, ["features", "--engine", "spark", "--storage-option", "a=b",
+    r = cli.invoke(app, ["features", "--engine", "spark", "--storage-option", "a=b",
                             "--data", str(data_dir), "--out", "x.parquet"])  # fmt: skip
     assert r.exit_code == 1
     assert "--storage-option is not supported with --engine spark" in r.stderr
 
 
 def test_validate_and_the_job_count_a_file_loaded_twice_alike(
-    data_copy: Path, tmp_path: Path
+    cli: CliRunner, data_copy: Path, tmp_path: Path
 ) -> None:
     path = data_copy / f"{TABLES['order_payments'].stem}.csv"
     rows = path.read_bytes().split(b"\n", 1)[1]
     n = rows.rstrip(b"\n").count(b"\n") + 1
     path.write_bytes(path.read_bytes() + rows)
-    r = runner.invoke(app, ["validate", "--data", str(data_copy)])
+    r = cli.invoke(app, ["validate", "--data", str(data_copy)])
     assert f"({n} extra rows repeat a key" in r.stderr
-    r = runner.invoke(app, ["features", "--data", str(data_copy), "--out",
+    r = cli.invoke(app, ["features", "--data", str(data_copy), "--out",
                             str(tmp_path / "f.parquet")])  # fmt: skip
     assert f"{n:,} extra order_payments rows repeat" in r.stderr

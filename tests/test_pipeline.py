@@ -18,23 +18,18 @@ from olist_fast.config import RunConfig
 from olist_fast.io import OlistDataError, scan_olist
 from olist_fast.pipeline import SCORE_COLUMNS, run, score, train
 from olist_fast.schema import TABLES
-from olist_fast.synth import generate
+from olist_fast.synth import generate, write_olist
+from tests.helpers import truncate
 
 AS_OF = datetime(2018, 9, 1)
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run-data")
-    generate(out, scale=0.08, random_state=11)
-    return out
-
-
-@pytest.fixture(scope="module")
-def cli_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def cli_run(
+    cli: CliRunner, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("run-out")
-    r = runner.invoke(app, ["run", "--data", str(data_dir), "--out", str(out), "--seed", "1"])
+    r = cli.invoke(app, ["run", "--data", str(data_dir), "--out", str(out), "--seed", "1"])
     assert r.exit_code == 0, r.output
     return out, r.stdout
 
@@ -132,32 +127,26 @@ def test_same_seed_same_scores_and_saved_model_scores_the_same(
     assert table.write_csv().encode() == first
 
 
-def truncate(src: Path, dst: Path, at: datetime) -> None:
-    """Drop every row whose own timestamp is at or after ``at``."""
-    tables = {k: v.collect() for k, v in scan_olist(src).items()}
-    late = tables["orders"].filter(pl.col("order_purchase_timestamp") >= at)["order_id"]
-    tables["orders"] = tables["orders"].filter(~pl.col("order_id").is_in(late.implode()))
-    for name in ("order_items", "order_payments"):
-        tables[name] = tables[name].filter(~pl.col("order_id").is_in(late.implode()))
-    tables["order_reviews"] = tables["order_reviews"].filter(pl.col("review_answer_timestamp") < at)
-    from olist_fast.synth import write_olist
-
-    write_olist(tables, dst)
-
-
-def test_data_at_or_after_as_of_changes_no_score(
-    cli_run: tuple[Path, str], data_dir: Path, tmp_path: Path
-) -> None:
-    out, _ = cli_run
-    truncate(data_dir, tmp_path / "cut", AS_OF)
-    result = run(
-        RunConfig(data=tmp_path / "cut", as_of=AS_OF, out=tmp_path / "o", seed=1, n_boot=20)
-    )
-    assert result.files["scores"].read_bytes() == (out / "user_propensity_scores.csv").read_bytes()
+def test_data_at_or_after_as_of_changes_no_score(data_dir: Path, tmp_path: Path) -> None:
+    """Cut at an ``as_of`` with three months of orders after it: the scores are the same
+    bytes with and without them."""
+    as_of = datetime(2018, 6, 1)
+    tables = {k: v.collect() for k, v in scan_olist(data_dir).items()}
+    cut = truncate(tables, as_of)
+    removed = tables["orders"].height - cut["orders"].height
+    assert removed > 1000, removed  # the cut removes real data, not an empty tail
+    write_olist(cut, tmp_path / "cut")
+    files = [
+        run(RunConfig(data=folder, as_of=as_of, out=tmp_path / name, seed=1, n_boot=20))
+        .files["scores"]
+        .read_bytes()
+        for folder, name in ((data_dir, "whole"), (tmp_path / "cut", "cut"))
+    ]
+    assert files[0] == files[1]
 
 
-def test_too_few_buyers_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
-    r = runner.invoke(
+def test_too_few_buyers_is_a_clear_error(cli: CliRunner, data_dir: Path, tmp_path: Path) -> None:
+    r = cli.invoke(
         app, ["run", "--data", str(data_dir), "--as-of", "2017-06-01", "--out", str(tmp_path)]
     )
     assert r.exit_code == 1
@@ -186,8 +175,10 @@ def test_fewer_folds_than_asked_are_dropped_and_said(
     assert one.chosen == "logistic" and "only 1 usable fold" in one.metrics["selection"]["reason"]
 
 
-def test_as_of_after_the_data_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
-    r = runner.invoke(
+def test_as_of_after_the_data_is_a_clear_error(
+    cli: CliRunner, data_dir: Path, tmp_path: Path
+) -> None:
+    r = cli.invoke(
         app, ["run", "--data", str(data_dir), "--as-of", "2019-03-01", "--out", str(tmp_path)]
     )
     assert r.exit_code == 1

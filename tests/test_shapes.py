@@ -23,7 +23,6 @@ from olist_fast.io import scan_olist
 from olist_fast.synth import generate
 from olist_fast.timestamps import detect_shape, shape_of
 
-runner = CliRunner()
 ORD, C, P = "olist_orders_dataset", "olist_customers_dataset", "olist_order_payments_dataset"
 R, ITEMS, PR = "olist_order_reviews_dataset", "olist_order_items_dataset", "olist_products_dataset"
 STAMPS = {
@@ -207,7 +206,7 @@ def variant(shop: Path, tmp_path: Path, change: Callable[[Path], None]) -> Path:
 
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_every_shape_runs_with_a_warning_or_stops_with_one_line(
-    name: str, shop: Path, tmp_path: Path
+    cli: CliRunner, name: str, shop: Path, tmp_path: Path
 ) -> None:
     change, codes, says = SHAPES[name]
     d = variant(shop, tmp_path, change)
@@ -216,7 +215,7 @@ def test_every_shape_runs_with_a_warning_or_stops_with_one_line(
                  ["features", "--data", str(d), "--as-of", "2018-06-01",
                   "--out", str(tmp_path / "f.parquet")],
                  ["run", "--data", str(d), "--out", str(tmp_path / "out")]):  # fmt: skip
-        r = runner.invoke(app, args)
+        r = cli.invoke(app, args)
         assert "internal error" not in r.output, (args[0], r.output)
         got.append(r.exit_code)
         if r.exit_code:
@@ -231,6 +230,7 @@ def test_every_shape_runs_with_a_warning_or_stops_with_one_line(
 
 
 def test_a_shop_without_reviews_items_or_products_ranks_above_the_naive_ranking(
+    cli: CliRunner,
     tmp_path: Path,
 ) -> None:
     """On enough buyers to tell (about 200 in the backtest window; on 70 the two rankings'
@@ -238,7 +238,7 @@ def test_a_shop_without_reviews_items_or_products_ranks_above_the_naive_ranking(
     d = tmp_path / "shop"
     generate(d, scale=0.3, random_state=11)
     remove(R, ITEMS, PR)(d)
-    r = runner.invoke(app, ["run", "--data", str(d), "--out", str(tmp_path / "out")])
+    r = cli.invoke(app, ["run", "--data", str(d), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     bt = json.loads((tmp_path / "out" / "metrics.json").read_text())["backtest"]
     assert bt["chosen"]["roc_auc"] >= bt["baselines"]["naive"]["roc_auc"]
@@ -274,10 +274,10 @@ def test_refunded_and_returned_orders_are_not_purchases(shop: Path, tmp_path: Pa
 
 
 def test_renamed_customers_and_shuffled_rows_give_byte_identical_scores(
-    shop: Path, tmp_path: Path
+    cli: CliRunner, shop: Path, tmp_path: Path
 ) -> None:
     base = tmp_path / "base"
-    r = runner.invoke(app, ["run", "--data", str(shop), "--out", str(base)])
+    r = cli.invoke(app, ["run", "--data", str(shop), "--out", str(base)])
     assert r.exit_code == 0, r.output
 
     def rename_and_shuffle(d: Path) -> None:
@@ -295,7 +295,7 @@ def test_renamed_customers_and_shuffled_rows_give_byte_identical_scores(
 
     d = variant(shop, tmp_path, rename_and_shuffle)
     other = tmp_path / "other"
-    r = runner.invoke(app, ["run", "--data", str(d), "--out", str(other)])
+    r = cli.invoke(app, ["run", "--data", str(d), "--out", str(other)])
     assert r.exit_code == 0, r.output
     back = {v: k for k, v in json.loads((d / "mapping.json").read_text()).items()}
     a = pl.read_csv(base / "user_propensity_scores.csv", infer_schema=False)
@@ -310,21 +310,23 @@ def test_renamed_customers_and_shuffled_rows_give_byte_identical_scores(
 
 
 def test_features_warn_when_the_label_window_runs_past_the_healthy_end(
-    shop: Path, tmp_path: Path
+    cli: CliRunner, shop: Path, tmp_path: Path
 ) -> None:
-    r = runner.invoke(app, ["features", "--data", str(shop), "--as-of", "2018-08-25",
+    r = cli.invoke(app, ["features", "--data", str(shop), "--as-of", "2018-08-25",
                             "--horizon-days", "7", "--out", str(tmp_path / "f.csv")])  # fmt: skip
     assert r.exit_code == 0, r.output
     if "with labels" in r.stdout:
         assert "runs past the end of the healthy period (2018-09-01)" in r.stderr
-    r = runner.invoke(app, ["features", "--data", str(shop), "--as-of", "2015-01-01",
+    r = cli.invoke(app, ["features", "--data", str(shop), "--as-of", "2015-01-01",
                             "--out", str(tmp_path / "g.csv")])  # fmt: skip
     assert r.exit_code == 1 and "before the first purchase" in r.stderr
     assert not (tmp_path / "g.csv").exists()
 
 
-def test_a_horizon_too_long_for_the_data_says_shorter(shop: Path, tmp_path: Path) -> None:
-    r = runner.invoke(app, ["run", "--data", str(shop), "--out", str(tmp_path),
+def test_a_horizon_too_long_for_the_data_says_shorter(
+    cli: CliRunner, shop: Path, tmp_path: Path
+) -> None:
+    r = cli.invoke(app, ["run", "--data", str(shop), "--out", str(tmp_path),
                             "--horizon-days", "365"])  # fmt: skip
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert r.exit_code == 1 and len(errors) == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
 
 from olist_fast import pipeline
 from olist_fast import spark as S
@@ -23,8 +24,7 @@ from olist_fast.config import RunConfig
 from olist_fast.features import build_snapshots
 from olist_fast.io import OlistDataError, scan_olist
 from olist_fast.schema import TABLES
-from olist_fast.synth import generate
-from olist_fast.validate import data_health
+from olist_fast.validation import data_health
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:PySpark does not yet fully support pandas:FutureWarning"
@@ -155,15 +155,8 @@ def test_features_to_writes_a_sorted_parquet_dataset(spark, small_csv_dir: Path,
 
 # -- run and score: the same model stage, the same scores ----------------------------------
 @pytest.fixture(scope="module")
-def run_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("spark-run-data")
-    generate(out, scale=0.08, random_state=11)
-    return out
-
-
-@pytest.fixture(scope="module")
-def both_runs(spark, run_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    config = RunConfig(data=run_data, seed=1, n_boot=20)
+def both_runs(spark, data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    config = RunConfig(data=data_dir, seed=1, n_boot=20)
     local = pipeline.run(config, out=tmp_path_factory.mktemp("run-local"))
     on_spark = S.run_on_spark(
         RunConfig.merged(config, {"out": tmp_path_factory.mktemp("run-spark")}),
@@ -190,19 +183,19 @@ def test_run_on_spark_equals_run(both_runs) -> None:
 
 
 @pytest.mark.spark
-def test_saved_model_scored_in_spark_equals_score(spark, both_runs, run_data, tmp_path) -> None:
+def test_saved_model_scored_in_spark_equals_score(spark, both_runs, data_dir, tmp_path) -> None:
     local, _ = both_runs
     model_dir = local.files["model"]
     when = local.as_of  # a model scores its own as_of or later
-    want = pipeline.score(model_dir, as_of=when, data=run_data)
+    want = pipeline.score(model_dir, as_of=when, data=data_dir)
     # the in-process snapshot scored in the executors: row for row, to the bit
-    (snap,) = build_snapshots(scan_olist(run_data), [when], labels=[False])
+    (snap,) = build_snapshots(scan_olist(data_dir), [when], labels=[False])
     snap.write_parquet(tmp_path / "snap.parquet")
     spark_snap = spark.read.parquet(str(tmp_path / "snap.parquet")).repartition(3)
     got = S.to_polars(S.score(spark, model_dir, spark_snap, partitions=4), sort=["rank"])
     assert_frame_equal(got, want, check_exact=True)
     # the whole route: features and scores in Spark, a Parquet dataset sorted by rank
-    written = S.score_to(tmp_path / "out", model_dir, run_data, when, spark=spark, partitions=3)
+    written = S.score_to(tmp_path / "out", model_dir, data_dir, when, spark=spark, partitions=3)
     got = pl.read_parquet(sorted(Path(written.out).glob("*.parquet")))
     if EXACT:
         assert_frame_equal(got, want, check_exact=True)
@@ -217,23 +210,21 @@ def test_the_plan_computes_the_same_bits_on_any_slice() -> None:
 
 @pytest.mark.spark
 def test_cli_engine_spark_for_features_and_score(
-    spark, both_runs, run_data: Path, tmp_path: Path
+    cli: CliRunner, spark, both_runs, data_dir: Path, tmp_path: Path
 ) -> None:
-    from typer.testing import CliRunner
 
     from olist_fast.cli import app
 
-    runner = CliRunner()
     local, _ = both_runs
     when = f"{local.as_of:%Y-%m-%d}"
     out = tmp_path / "features"
-    args = ["--data", str(run_data), "--as-of", when, "--spark-partitions", "3"]
-    r = runner.invoke(app, ["features", "--engine", "spark", "--out", str(out), *args])
+    args = ["--data", str(data_dir), "--as-of", when, "--spark-partitions", "3"]
+    r = cli.invoke(app, ["features", "--engine", "spark", "--out", str(out), *args])
     assert r.exit_code == 0, r.output
-    (want,) = in_process(run_data, [local.as_of])
+    (want,) = in_process(data_dir, [local.as_of])
     assert_frame_equal(pl.read_parquet(sorted(out.glob("*.parquet"))), want, check_exact=True)
-    r = runner.invoke(app, ["score", "--engine", "spark", "--model", str(local.files["model"]),
-                            "--data", str(run_data), "--as-of", when, "--out",
+    r = cli.invoke(app, ["score", "--engine", "spark", "--model", str(local.files["model"]),
+                            "--data", str(data_dir), "--as-of", when, "--out",
                             str(tmp_path / "scores")])  # fmt: skip
     assert r.exit_code == 0, r.output
     got = pl.read_parquet(

@@ -239,25 +239,23 @@ def test_generate_writes_its_parameters(tmp_path: Path) -> None:
     }
 
 
-def test_cli_repeat_rate(tmp_path: Path) -> None:
-    runner = CliRunner()
+def test_cli_repeat_rate(cli: CliRunner, tmp_path: Path) -> None:
     args = ["generate", "--out", str(tmp_path / "a"), "--scale", "0.01", "--repeat-rate"]
-    r = runner.invoke(app, [*args, "0.2"])
+    r = cli.invoke(app, [*args, "0.2"])
     assert r.exit_code == 0, r.output
     assert read_generator_params(tmp_path / "a")["repeat_rate"] == 0.2  # type: ignore[index]
-    r = runner.invoke(app, [*args, "0.9"])
+    r = cli.invoke(app, [*args, "0.9"])
     assert r.exit_code == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "repeat_rate must be between" in errors[0], r.output
 
 
-def test_cli_arrivals(tmp_path: Path) -> None:
-    runner = CliRunner()
+def test_cli_arrivals(cli: CliRunner, tmp_path: Path) -> None:
     args = ["generate", "--out", str(tmp_path / "a"), "--scale", "0.01", "--arrivals"]
-    r = runner.invoke(app, [*args, "cohort"])
+    r = cli.invoke(app, [*args, "cohort"])
     assert r.exit_code == 0, r.output
     assert read_generator_params(tmp_path / "a")["arrivals"] == "cohort"  # type: ignore[index]
-    r = runner.invoke(app, [*args, "weekly"])
+    r = cli.invoke(app, [*args, "weekly"])
     assert r.exit_code == 1
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "arrivals must be one of growth, steady, cohort" in errors[0]

@@ -19,7 +19,6 @@ from olist_fast import OlistDataError, build_snapshots, from_transactions, make_
 from olist_fast.cli import app
 from olist_fast.schema import TABLES
 
-runner = CliRunner()
 MAPPED = ("orders", "customers", "order_payments")
 AS_OF = datetime(2018, 3, 1)
 LOG_COLUMNS = {
@@ -386,30 +385,32 @@ def write_offset_log(log: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def test_cli_validate_and_features_on_a_csv_log(shop_log, tmp_path: Path) -> None:
+def test_cli_validate_and_features_on_a_csv_log(cli: CliRunner, shop_log, tmp_path: Path) -> None:
     log, olist = shop_log
     csv = write_offset_log(log, tmp_path / "log.csv")
     cols = ["--customer-col", "client", "--time-col", "ts", "--status-col", "status"]
-    r = runner.invoke(app, ["validate", "--transactions", str(csv), *cols])
+    r = cli.invoke(app, ["validate", "--transactions", str(csv), *cols])
     assert r.exit_code == 0, r.output
     assert "Rows per table:" in r.stdout and "Orders per month" in r.stdout
     assert "Data health:" in r.stdout and f"OK: {csv} is usable" in r.stdout
     assert f"{olist['orders'].height:,}" in r.stdout
     out = tmp_path / "f.parquet"
     args = ["features", "--transactions", str(csv), *cols, "--as-of", "2018-03-01", "--out"]
-    r = runner.invoke(app, [*args, str(out)])
+    r = cli.invoke(app, [*args, str(out)])
     assert r.exit_code == 0, r.output
     (want,) = build_snapshots(olist, [AS_OF], horizon_days=90)
     assert_frame_equal(pl.read_parquet(out), want, check_exact=True)
 
 
-def test_cli_run_on_a_csv_log(busy_log, olist_scores: pl.DataFrame, tmp_path: Path) -> None:
+def test_cli_run_on_a_csv_log(
+    cli: CliRunner, busy_log, olist_scores: pl.DataFrame, tmp_path: Path
+) -> None:
     log, _ = busy_log
     csv = write_offset_log(log, tmp_path / "log.csv")
     out = tmp_path / "out"
     args = ["run", "--transactions", str(csv), "--customer-col", "client", "--time-col", "ts",
             "--status-col", "status", "--out", str(out)]  # fmt: skip
-    r = runner.invoke(app, args)
+    r = cli.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "Chosen setup:" in r.stdout
     scores = pl.read_csv(out / "user_propensity_scores.csv", schema_overrides={
@@ -417,38 +418,38 @@ def test_cli_run_on_a_csv_log(busy_log, olist_scores: pl.DataFrame, tmp_path: Pa
     assert_frame_equal(scores, olist_scores, check_exact=True)
 
 
-def test_cli_errors_are_one_line(shop_log, tmp_path: Path) -> None:
+def test_cli_errors_are_one_line(cli: CliRunner, shop_log, tmp_path: Path) -> None:
     log, _ = shop_log
     csv = write_offset_log(log, tmp_path / "log.csv")
     score = ["score", "--model", str(tmp_path), "--as-of", "2018-06-01"]
     features = ["features", "--out", str(tmp_path / "f.parquet")]
     for cmd in (["validate"], features, ["run"], ["train"], score):
-        r = runner.invoke(app, [*cmd, "--data", str(tmp_path), "--transactions", str(csv)])
+        r = cli.invoke(app, [*cmd, "--data", str(tmp_path), "--transactions", str(csv)])
         assert r.exit_code == 1, (cmd, r.output)
         assert r.stderr.strip().count("\n") == 0, r.stderr
         assert r.stderr.startswith("error: --data and --transactions"), r.stderr
-    r = runner.invoke(app, ["validate", "--transactions", str(csv)])  # no column 'customer_id'
+    r = cli.invoke(app, ["validate", "--transactions", str(csv)])  # no column 'customer_id'
     assert r.exit_code == 1
     lines = r.stderr.strip().splitlines()
     assert lines == [lines[0]] and lines[0].startswith(
         f"error: {csv}: missing column 'customer_id'"
     )
-    r = runner.invoke(app, ["features", "--transactions", str(csv), "--customer-col", "client",
+    r = cli.invoke(app, ["features", "--transactions", str(csv), "--customer-col", "client",
                             "--time-col", "ts", "--engine", "spark", "--spark-master",
                             "spark://elsewhere:7077", "--out", str(tmp_path / "f")])  # fmt: skip
     assert r.exit_code == 1
     assert r.stderr.startswith("error: --transactions with --engine spark needs a local master")
 
 
-def test_cli_train_then_score_on_a_csv_log(busy_log, tmp_path: Path) -> None:
+def test_cli_train_then_score_on_a_csv_log(cli: CliRunner, busy_log, tmp_path: Path) -> None:
     log, _ = busy_log
     csv = write_offset_log(log, tmp_path / "log.csv")
     cols = ["--transactions", str(csv), "--customer-col", "client", "--time-col", "ts",
             "--status-col", "status"]  # fmt: skip
     model = tmp_path / "model"
-    r = runner.invoke(app, ["train", *cols, "--setup", "logistic", "--out", str(model)])
+    r = cli.invoke(app, ["train", *cols, "--setup", "logistic", "--out", str(model)])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["score", *cols, "--model", str(model), "--as-of", "2018-09-01",
+    r = cli.invoke(app, ["score", *cols, "--model", str(model), "--as-of", "2018-09-01",
                             "--out", str(tmp_path / "scores")])  # fmt: skip
     assert r.exit_code == 0, r.output
     got = pl.read_csv(tmp_path / "scores" / "user_propensity_scores.csv",

@@ -8,14 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from olist_fast.cli import app
-from olist_fast.validate import data_health, validate
+from olist_fast.validation import data_health, validate
 
-runner = CliRunner()
 ORDERS = "olist_orders_dataset.csv"
 
 
-def run_validate(data: Path):
-    return runner.invoke(app, ["validate", "--data", str(data)])
+def run_validate(cli: CliRunner, data: Path):
+    return cli.invoke(app, ["validate", "--data", str(data)])
 
 
 def one_error(result, *fragments: str) -> str:
@@ -35,8 +34,8 @@ def edit_line(path: Path, line_no: int, fn) -> None:
     path.write_bytes(b"\n".join(lines))
 
 
-def test_generated_data_is_valid(small_csv_dir: Path) -> None:
-    result = run_validate(small_csv_dir)
+def test_generated_data_is_valid(cli: CliRunner, small_csv_dir: Path) -> None:
+    result = run_validate(cli, small_csv_dir)
     assert result.exit_code == 0, result.output
     assert "OK:" in result.stdout
     assert "Rows per table:" in result.stdout
@@ -50,15 +49,17 @@ def test_real_samples_parse_without_errors(real_samples: Path) -> None:
     assert report.health.collapse_month == "2018-09"
 
 
-def test_missing_file(data_copy: Path) -> None:
+def test_missing_file(cli: CliRunner, data_copy: Path) -> None:
     (data_copy / "olist_customers_dataset.csv").unlink()
-    one_error(run_validate(data_copy), "olist_customers_dataset.csv", "file not found")
+    one_error(run_validate(cli, data_copy), "olist_customers_dataset.csv", "file not found")
 
 
-def test_optional_tables_may_be_missing_and_say_what_is_lost(data_copy: Path) -> None:
+def test_optional_tables_may_be_missing_and_say_what_is_lost(
+    cli: CliRunner, data_copy: Path
+) -> None:
     (data_copy / "olist_order_payments_dataset.csv").unlink()
     (data_copy / "olist_order_reviews_dataset.csv").unlink()
-    r = run_validate(data_copy)
+    r = run_validate(cli, data_copy)
     assert r.exit_code == 0, r.output
     assert (
         "olist_order_reviews_dataset: not present: features off, empty for every customer: "
@@ -66,86 +67,86 @@ def test_optional_tables_may_be_missing_and_say_what_is_lost(data_copy: Path) ->
     )
     assert "order amounts are taken from order_items (price + freight_value)" in r.stderr
     (data_copy / "olist_order_items_dataset.csv").unlink()
-    one_error(run_validate(data_copy), "no order amounts")
+    one_error(run_validate(cli, data_copy), "no order amounts")
 
 
-def test_tables_the_plan_does_not_read_may_be_missing(data_copy: Path) -> None:
+def test_tables_the_plan_does_not_read_may_be_missing(cli: CliRunner, data_copy: Path) -> None:
     (data_copy / "olist_sellers_dataset.csv").unlink()
     (data_copy / "olist_geolocation_dataset.csv").unlink()
-    r = run_validate(data_copy)
+    r = run_validate(cli, data_copy)
     assert r.exit_code == 0, r.output
     assert "olist_sellers_dataset: not present (the feature plan does not read it)" in r.stderr
 
 
-def test_missing_column(data_copy: Path) -> None:
+def test_missing_column(cli: CliRunner, data_copy: Path) -> None:
     edit_line(data_copy / ORDERS, 1, lambda b: b.replace(b'"customer_id"', b'"client"'))
-    one_error(run_validate(data_copy), ORDERS, "missing column 'customer_id'")
+    one_error(run_validate(cli, data_copy), ORDERS, "missing column 'customer_id'")
 
 
-def test_missing_optional_column_is_a_warning(data_copy: Path) -> None:
+def test_missing_optional_column_is_a_warning(cli: CliRunner, data_copy: Path) -> None:
     edit_line(data_copy / ORDERS, 1, lambda b: b.replace(b'"order_status"', b'"status"'))
-    r = run_validate(data_copy)
+    r = run_validate(cli, data_copy)
     assert r.exit_code == 0, r.output
     assert "no column 'order_status': read as empty for every row" in r.stderr
 
 
-def test_unparseable_timestamp(data_copy: Path) -> None:
+def test_unparseable_timestamp(cli: CliRunner, data_copy: Path) -> None:
     edit_line(
         data_copy / ORDERS, 5, lambda b: b.replace(b",20", b",2O", 1)
     )  # a letter O in the purchase timestamp
-    err = one_error(run_validate(data_copy), ORDERS, "order_purchase_timestamp", "row 4")
+    err = one_error(run_validate(cli, data_copy), ORDERS, "order_purchase_timestamp", "row 4")
     assert "is not a timestamp" in err
 
 
-def test_unparseable_number(data_copy: Path) -> None:
+def test_unparseable_number(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / "olist_order_items_dataset.csv"
     edit_line(path, 3, lambda b: b.rsplit(b",", 1)[0] + b',"12,5"')
-    err = one_error(run_validate(data_copy), path.name, "row 2", "freight_value")
+    err = one_error(run_validate(cli, data_copy), path.name, "row 2", "freight_value")
     assert "'12,5' is not a number" in err
 
 
-def test_extra_field_names_the_row(data_copy: Path) -> None:
+def test_extra_field_names_the_row(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / "olist_order_items_dataset.csv"
     edit_line(path, 4, lambda b: b + b",9.99")
-    one_error(run_validate(data_copy), path.name, "row 3", "8 fields (expected 7)")
+    one_error(run_validate(cli, data_copy), path.name, "row 3", "8 fields (expected 7)")
 
 
-def test_non_utf8_bytes(data_copy: Path) -> None:
+def test_non_utf8_bytes(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / "olist_customers_dataset.csv"
     edit_line(path, 7, lambda b: b.replace(b"SP", b"S\xe3o", 1) if b"SP" in b else b + b"\xff")
-    one_error(run_validate(data_copy), path.name, "line 7", "invalid UTF-8")
+    one_error(run_validate(cli, data_copy), path.name, "line 7", "invalid UTF-8")
 
 
-def test_zero_byte_file(data_copy: Path) -> None:
+def test_zero_byte_file(cli: CliRunner, data_copy: Path) -> None:
     (data_copy / "olist_order_payments_dataset.csv").write_bytes(b"")
-    one_error(run_validate(data_copy), "olist_order_payments_dataset.csv", "0 bytes")
+    one_error(run_validate(cli, data_copy), "olist_order_payments_dataset.csv", "0 bytes")
 
 
-def test_header_only_file(data_copy: Path) -> None:
+def test_header_only_file(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / ORDERS
     path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
-    one_error(run_validate(data_copy), path.name, "no data rows")
+    one_error(run_validate(cli, data_copy), path.name, "no data rows")
 
 
-def test_truncated_last_line(data_copy: Path) -> None:
+def test_truncated_last_line(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / ORDERS
     text = path.read_bytes().rstrip(b"\n")
     n_rows = text.count(b"\n")
     path.write_bytes(text[: text.rindex(b",", 0, text.rindex(b",") - 1)])
-    one_error(run_validate(data_copy), ORDERS, f"row {n_rows}", "truncated")
+    one_error(run_validate(cli, data_copy), ORDERS, f"row {n_rows}", "truncated")
 
 
-def test_duplicated_order_id(data_copy: Path) -> None:
+def test_duplicated_order_id(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / ORDERS
     lines = path.read_bytes().rstrip(b"\n").split(b"\n")
     path.write_bytes(b"\n".join([*lines, lines[3]]) + b"\n")
-    one_error(run_validate(data_copy), ORDERS, "duplicated key")
+    one_error(run_validate(cli, data_copy), ORDERS, "duplicated key")
 
 
-def test_unclosed_quote_is_a_parse_error(data_copy: Path) -> None:
+def test_unclosed_quote_is_a_parse_error(cli: CliRunner, data_copy: Path) -> None:
     path = data_copy / "olist_sellers_dataset.csv"
     path.write_bytes(path.read_bytes() + b'"abc,"01234,x,SP\n')
-    one_error(run_validate(data_copy), path.name)
+    one_error(run_validate(cli, data_copy), path.name)
 
 
 def test_data_health_finds_the_collapse() -> None:
@@ -180,7 +181,9 @@ def test_data_health_without_collapse_ends_after_the_data() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_validate_reads_csv_and_parquet(small_csv_dir: Path, tmp_path: Path, fmt: str) -> None:
+def test_validate_reads_csv_and_parquet(
+    cli: CliRunner, small_csv_dir: Path, tmp_path: Path, fmt: str
+) -> None:
     """The same verdict and counts from the CSV files and from their Parquet copies."""
     from olist_fast.io import convert
 
@@ -189,7 +192,9 @@ def test_validate_reads_csv_and_parquet(small_csv_dir: Path, tmp_path: Path, fmt
         convert(small_csv_dir, tmp_path)
         assert sorted(p.suffix for p in tmp_path.iterdir()) == [".parquet"] * 9
         folder = tmp_path
-    r = run_validate(folder)
+    r = run_validate(cli, folder)
     assert r.exit_code == 0, r.output
     assert "Data health:" in r.stdout
-    assert r.stdout == run_validate(small_csv_dir).stdout.replace(str(small_csv_dir), str(folder))
+    assert r.stdout == run_validate(cli, small_csv_dir).stdout.replace(
+        str(small_csv_dir), str(folder)
+    )

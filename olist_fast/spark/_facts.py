@@ -21,7 +21,7 @@ from olist_fast.features.snapshot import Integrity
 from olist_fast.io import OlistDataError
 from olist_fast.schema import is_eligible
 from olist_fast.spark._session import pandas3_warning_filtered, spark_errors
-from olist_fast.validate import health_of
+from olist_fast.validation import health_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
