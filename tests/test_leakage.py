@@ -3,7 +3,7 @@
 ``tests/test_pipeline.py`` cuts the data at the end of the healthy period (2018-09-01),
 where almost nothing is left to cut. Here the cut is 2018-06-01 with a 60-day horizon,
 three months before the data ends, and on top of deleting the later rows every value
-whose own timestamp is at or after ``as_of`` (``shared/feature-contract.md``: a fact is
+whose own timestamp is at or after ``as_of`` (docs/feature-contract.md: a fact is
 known at its own timestamp) is rewritten on the rows that are kept:
 
 * orders bought at or after ``as_of``: status, every timestamp, the person behind them

@@ -234,7 +234,7 @@ def test_a_shop_without_reviews_items_or_products_ranks_above_the_naive_ranking(
     tmp_path: Path,
 ) -> None:
     """On enough buyers to tell (about 200 in the backtest window; on 70 the two rankings'
-    intervals overlap widely). docs/field-ready.md has the figures beside the ceiling."""
+    intervals overlap widely). Full shops' figures beside the ceiling: docs/model-quality.md."""
     d = tmp_path / "shop"
     generate(d, scale=0.3, random_state=11)
     remove(R, ITEMS, PR)(d)

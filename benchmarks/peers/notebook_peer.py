@@ -8,7 +8,7 @@ the best by validation ROC AUC and wrote ``user_propensity_scores.csv``. This sc
 the same job honestly and without leakage, with pandas + scikit-learn + imbalanced-learn
 only (no olist_fast code). With A = AS_OF and H = HORIZON_DAYS:
 
-* features: the feature contract (/work/shared/feature-contract.md) through the plain
+* features: the feature contract (docs/feature-contract.md) through the plain
   pandas implementation next to this file (``pandas_peer.snapshot``), at A-2H and A-H
   with their labels (``bought_again``: an eligible order in ``[t, t+H)``) and at A without;
 * encoding: the numeric features with nulls imputed by the median, one-hot

@@ -1,6 +1,6 @@
 """The customer grain: the order grain aggregated per ``customer_unique_id``.
 
-The 23 features of the feature contract (``shared/feature-contract.md``), with
+The 23 features of the feature contract (docs/feature-contract.md), with
 their names, types and empty-case values, one row per customer with at least one
 history order, sorted by ``customer_unique_id``.
 """
