@@ -27,6 +27,8 @@ def small_tables() -> dict[str, pl.DataFrame]:
 
 @pytest.fixture(scope="session")
 def small_csv_dir(tmp_path_factory: pytest.TempPathFactory, small_tables) -> Path:
+    """``small_tables`` as Olist CSV files, shared by the session: read-only (a test that
+    damages data uses ``data_copy``)."""
     out = tmp_path_factory.mktemp("small")
     write_olist(small_tables, out)
     return out
@@ -43,7 +45,8 @@ def data_copy(small_csv_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated shop of about 8,000 orders in the Olist layout, drawn once per session
-    and shared by the job tests: read-only (a test that damages data uses ``data_copy``)."""
+    and shared by the job tests: read-only (nothing writes into it; a test that damages
+    data uses ``data_copy``, its own copy of the small dataset)."""
     out = tmp_path_factory.mktemp("job-data")
     generate(out, scale=0.08, random_state=11)
     return out

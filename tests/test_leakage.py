@@ -1,10 +1,9 @@
-"""No leakage at a busy date: facts at or after ``as_of`` change no feature and no score.
+"""No leakage: facts at or after ``as_of`` change no feature and no score.
 
-``tests/test_pipeline.py`` cuts the data at the end of the healthy period (2018-09-01),
-where almost nothing is left to cut. Here the cut is 2018-06-01 with a 60-day horizon,
-three months before the data ends, and on top of deleting the later rows every value
-whose own timestamp is at or after ``as_of`` (docs/feature-contract.md: a fact is
-known at its own timestamp) is rewritten on the rows that are kept:
+At a busy date (2018-06-01 with a 60-day horizon, three months before the data ends),
+on top of deleting the later rows every value whose own timestamp is at or after
+``as_of`` (``shared/feature-contract.md``: a fact is known at its own timestamp) is
+rewritten on the rows that are kept:
 
 * orders bought at or after ``as_of``: status, every timestamp, the person behind them
   (their customer rows), their items, payments and reviews;
@@ -17,7 +16,9 @@ known at its own timestamp) is rewritten on the rows that are kept:
   input at all).
 
 The feature table (without labels) must stay byte-identical, and so must the scores of a
-saved model and of a model trained on the rewritten data.
+saved model and of a model trained on the rewritten data. The property test at the end
+does the same at random dates, with random shares of the deletions and rewrites and with
+new later orders and reviews appended, under text and integer keys.
 """
 
 from __future__ import annotations
@@ -189,6 +190,31 @@ def rewrite_after(
     return t
 
 
+def append_after(
+    tables: dict[str, pl.DataFrame], as_of: datetime, *, seed: int, n: int
+) -> dict[str, pl.DataFrame]:
+    """``n`` new orders bought at or after ``as_of`` by people already in the data (new
+    customer rows, items and payments), and ``n`` new reviews of existing orders answered
+    at or after it. The new ids are 32 hex digits, like the generated ones."""
+    rng = np.random.default_rng(seed)
+    t = dict(tables)
+    new_ids = pl.Series([f"{seed:016x}{i:016x}" for i in range(n)], dtype=pl.String)
+    when = _later(rng, n, as_of, days=200)
+    people = t["customers"].sample(n, with_replacement=True, seed=seed)
+    t["customers"] = pl.concat([t["customers"], people.with_columns(customer_id=new_ids)])
+    t["orders"] = pl.concat([t["orders"], t["orders"].head(n).with_columns(
+        order_id=new_ids, customer_id=new_ids, order_status=pl.lit("delivered"),
+        **{PURCHASE: when},
+    )])  # fmt: skip
+    for name in ("order_items", "order_payments"):
+        t[name] = pl.concat([t[name], t[name].head(n).with_columns(order_id=new_ids)])
+    reviewed = t["orders"]["order_id"].sample(n, with_replacement=True, seed=seed)
+    t["order_reviews"] = pl.concat([t["order_reviews"], t["order_reviews"].head(n).with_columns(
+        order_id=reviewed, review_score=pl.lit(1, dtype=pl.Int64), **{ANSWER: when},
+    )])  # fmt: skip
+    return t
+
+
 # -- helpers ---------------------------------------------------------------------------------
 def assert_same_bytes(a: pl.DataFrame, b: pl.DataFrame) -> None:
     assert_frame_equal(a, b, check_exact=True)  # a readable diff first
@@ -338,19 +364,51 @@ def test_the_check_catches_a_review_read_after_as_of(
     assert not features(tables, AS_OF).equals(features(rewritten, AS_OF))
 
 
-# -- the property: random dates, random shares of the rewrites -------------------------------
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# -- the property: random dates, random shares of the deletions and rewrites, added rows ----
+def test_a_partial_cut_and_added_rows_move_the_labels(
+    small_tables: dict[str, pl.DataFrame],
+) -> None:
+    """Guard for the property: deleting a share of the later rows, or adding later orders
+    and reviews, reaches rows that matter (the labels move)."""
+    as_of = datetime(2018, 3, 1)
+
+    def labels(t: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        lazy = {k: v.lazy() for k, v in t.items()}
+        return olist_fast.build_snapshot(lazy, as_of=as_of, horizon_days=90).collect()
+
+    reference = labels(small_tables)
+    assert set(LABELS) <= set(reference.columns)
+    for changed in (
+        truncate(small_tables, as_of, share=0.5, seed=1),
+        append_after(small_tables, as_of, seed=1, n=30),
+    ):
+        assert not labels(changed)["future_spend"].equals(reference["future_spend"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     as_of=st.datetimes(datetime(2017, 3, 1), datetime(2018, 9, 1)).map(
         lambda d: d.replace(microsecond=0)
     ),
     seed=st.integers(0, 2**31 - 1),
+    drop=st.sampled_from([0.0, 1.0]) | st.floats(0, 1),
     share=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
-    cut=st.booleans(),
+    add=st.integers(0, 40),
 )
-def test_rewriting_values_at_or_after_as_of_never_changes_features(
-    small_tables: dict[str, pl.DataFrame], as_of: datetime, seed: int, share: float, cut: bool
+def test_rows_at_or_after_as_of_never_change_features(
+    small_tables: dict[str, pl.DataFrame],
+    as_of: datetime,
+    seed: int,
+    drop: float,
+    share: float,
+    add: int,
 ) -> None:
-    base = truncate(small_tables, as_of) if cut else small_tables
-    changed = rewrite_after(base, as_of, seed=seed, share=share)
-    assert features(changed, as_of).equals(features(small_tables, as_of))
+    """A ``drop`` share of the later rows deleted (1.0: all), a ``share`` of the later
+    values rewritten, ``add`` later orders and reviews appended: the same features, with
+    text keys and with integer keys."""
+    changed = truncate(small_tables, as_of, share=drop, seed=seed)
+    changed = rewrite_after(changed, as_of, seed=seed, share=share)
+    changed = append_after(changed, as_of, seed=seed, n=add)
+    reference = features(small_tables, as_of)
+    assert features(changed, as_of, compact=False).equals(reference)
+    assert features(changed, as_of, compact=True).equals(reference)

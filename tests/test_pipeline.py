@@ -133,8 +133,15 @@ def test_data_at_or_after_as_of_changes_no_score(data_dir: Path, tmp_path: Path)
     as_of = datetime(2018, 6, 1)
     tables = {k: v.collect() for k, v in scan_olist(data_dir).items()}
     cut = truncate(tables, as_of)
-    removed = tables["orders"].height - cut["orders"].height
-    assert removed > 1000, removed  # the cut removes real data, not an empty tail
+    # what the cut removed: every order bought at or after as_of (over a thousand, not an
+    # empty tail), with its items, and every review answered then
+    later = tables["orders"].filter(pl.col("order_purchase_timestamp") >= as_of)["order_id"]
+    assert later.len() > 1_000, later.len()
+    assert cut["orders"].height == tables["orders"].height - later.len()
+    assert cut["orders"]["order_purchase_timestamp"].max() < as_of  # type: ignore[operator]
+    assert not cut["order_items"]["order_id"].is_in(later.implode()).any()
+    answered = [t["order_reviews"]["review_answer_timestamp"].max() for t in (cut, tables)]
+    assert answered[0] < as_of <= answered[1]  # type: ignore[operator]
     write_olist(cut, tmp_path / "cut")
     files = [
         run(RunConfig(data=folder, as_of=as_of, out=tmp_path / name, seed=1, n_boot=20))
