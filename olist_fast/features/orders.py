@@ -7,7 +7,8 @@ never multiply each other (the join fan-out pitfall).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -189,18 +190,45 @@ def add_delivery_facts(orders: pl.LazyFrame, *, as_of: datetime) -> pl.LazyFrame
     )
 
 
-def with_shared_facts(
-    tables: Mapping[str, pl.LazyFrame], *, dates: int = 1
-) -> dict[str, pl.LazyFrame]:
-    """``tables`` plus the date-independent facts as cached frames, so that every plan
-    built from the result (features and labels, several dates) computes them once.
+@dataclass(frozen=True)
+class SharedFacts(Mapping[str, pl.LazyFrame]):
+    """The input tables (as a mapping, ``orders`` cached) and the date-independent facts
+    built from them once, as cached frames, so that every plan built from them
+    (features and labels, several dates) computes them once (:func:`with_shared_facts`).
 
     ``order_facts`` is every eligible order with its person, item facts and payment
-    facts joined. For several ``dates`` it is cached: each snapshot filters it by date
+    facts joined; ``people`` the customers' columns the plans read; the ``*_repeats``
+    and ``payment_refunds`` frames one row each of the integrity counts their group-bys
+    found."""
+
+    tables: Mapping[str, pl.LazyFrame]
+    people: pl.LazyFrame
+    order_facts: pl.LazyFrame
+    item_repeats: pl.LazyFrame
+    payment_repeats: pl.LazyFrame
+    payment_refunds: pl.LazyFrame
+
+    def __getitem__(self, name: str) -> pl.LazyFrame:
+        return self.tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+
+def with_shared_facts(tables: Mapping[str, pl.LazyFrame], *, dates: int = 1) -> SharedFacts:
+    """``tables`` with the date-independent facts built once (:class:`SharedFacts`).
+
+    ``order_facts`` is cached for several ``dates``: each snapshot filters it by date
     and joins only its reviews, and the labels read their payments off it without a
     join. For one date it is not: the date filters then run before the joins, which
     touch only the orders each plan needs, and nothing order-sized is held beyond the
-    item and payment facts (measured both ways: docs/performance.md)."""
+    item and payment facts (measured both ways: docs/performance.md). Already shared
+    tables are returned as they are."""
+    if isinstance(tables, SharedFacts):
+        return tables
     orders = tables["orders"].cache()
     people = tables["customers"].select(CUSTOMER_COLUMNS).cache()
     items = item_facts(tables["order_items"], tables["products"], count_repeats=True).cache()
@@ -210,15 +238,14 @@ def with_shared_facts(
         items.drop(REPEATS),
         payments.drop(REPEATS, REFUND_ROWS, REFUND_CENTS),
     )
-    return {
-        **tables,
-        "orders": orders,
-        "people": people,
-        "order_facts": facts.cache() if dates > 1 else facts,
-        "item_repeats": items.select(pl.col(REPEATS).sum()),
-        "payment_repeats": payments.select(pl.col(REPEATS).sum()),
-        "payment_refunds": payments.select(pl.col(REFUND_ROWS, REFUND_CENTS).sum()),
-    }
+    return SharedFacts(
+        tables={**tables, "orders": orders},
+        people=people,
+        order_facts=facts.cache() if dates > 1 else facts,
+        item_repeats=items.select(pl.col(REPEATS).sum()),
+        payment_repeats=payments.select(pl.col(REPEATS).sum()),
+        payment_refunds=payments.select(pl.col(REFUND_ROWS, REFUND_CENTS).sum()),
+    )
 
 
 def order_facts(orders: pl.LazyFrame, items: pl.LazyFrame, payments: pl.LazyFrame) -> pl.LazyFrame:
@@ -238,10 +265,10 @@ ORDER_COLUMNS = ("order_id", "customer_unique_id", "customer_state", PURCHASE,
 
 
 def shared_order_facts(tables: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
-    """The order facts (:func:`order_facts`): the frame of :func:`with_shared_facts` if
-    ``tables`` carries it, else built from the tables."""
-    if "order_facts" in tables:
-        return tables["order_facts"]
+    """The order facts (:func:`order_facts`): the shared frame if ``tables`` are
+    :class:`SharedFacts`, else built from the tables."""
+    if isinstance(tables, SharedFacts):
+        return tables.order_facts
     return order_facts(
         customer_orders(tables["orders"], tables["customers"]),
         item_facts(tables["order_items"], tables["products"]),

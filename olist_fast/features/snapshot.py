@@ -20,7 +20,7 @@ from olist_fast.features.labels import (
     label_window_covered,
     latest_purchase,
 )
-from olist_fast.features.orders import build_order_grain, with_shared_facts
+from olist_fast.features.orders import SharedFacts, build_order_grain, with_shared_facts
 from olist_fast.schema import NOT_PURCHASE_STATUSES, OLIST_STATUSES, is_eligible
 from olist_fast.timestamps import as_datetime
 
@@ -85,7 +85,7 @@ class Integrity:
             log.warning("data integrity: %s", problem)
 
 
-def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+def integrity_plan(keyed: SharedFacts) -> pl.LazyFrame:
     """One row of :class:`Integrity` counts over the frames of
     :func:`~olist_fast.features.orders.with_shared_facts`, so no input is read twice.
 
@@ -94,7 +94,7 @@ def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
     group-bys the plan already runs; orders and customers on their cached frames (a
     separate ``is_duplicated`` pass would parse three files a second time)."""
     orders = keyed["orders"]
-    people = keyed["people"]
+    people = keyed.people
     matched = orders.join(people.select("customer_id"), on="customer_id", how="semi")
     return pl.concat(
         [
@@ -111,14 +111,14 @@ def integrity_plan(keyed: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
                 .cast(pl.Int64)
                 .alias("duplicate_customers")
             ),
-            keyed["payment_repeats"].select(
+            keyed.payment_repeats.select(
                 pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_payments")
             ),
-            keyed["item_repeats"].select(
+            keyed.item_repeats.select(
                 pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_items")
             ),
             matched.select(pl.len().cast(pl.Int64).alias("_matched")),
-            keyed["payment_refunds"].select(
+            keyed.payment_refunds.select(
                 pl.all().fill_null(0).cast(pl.Int64).name.map(lambda c: c.lstrip("_"))
             ),
         ],
@@ -167,7 +167,7 @@ def status_note(counts: pl.DataFrame) -> str | None:
 def _snapshot_plan(
     tables: Mapping[str, pl.LazyFrame], *, as_of: datetime, horizon_days: int, covered: bool
 ) -> pl.LazyFrame:
-    tables = tables if "order_facts" in tables else with_shared_facts(tables)
+    tables = with_shared_facts(tables)
     grain = build_order_grain(tables, as_of=as_of)
     features = build_customer_grain(grain, as_of=as_of, text_key=False)
     if covered:
