@@ -115,10 +115,17 @@ def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
     return snapshot[keep[np.argsort(h[keep], kind="stable")]]
 
 
-def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
+def sampled_propensity(model: FittedModel, snapshot: pl.DataFrame) -> tuple[np.ndarray, float]:
+    """The model's probabilities on the :func:`drift_sample` of ``snapshot``, and the
+    factor that scales their sum up to the whole snapshot."""
     sample = drift_sample(snapshot)
-    total = float(model.propensity(sample).sum())
-    return total * snapshot.height / sample.height
+    return model.propensity(sample), snapshot.height / sample.height
+
+
+def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
+    """The model's expected buyers in ``snapshot`` (estimated on its drift sample)."""
+    prob, scale = sampled_propensity(model, snapshot)
+    return float(prob.sum()) * scale
 
 
 @dataclass(frozen=True)
@@ -205,9 +212,8 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         trend = float(np.clip(intercept + slope * target, -LOG_MAX, LOG_MAX))
     else:
         slope, trend = 0.0, 0.0
-    sample = drift_sample(snaps[target])
-    prob = model.propensity(sample)
-    model_buyers = float(prob.sum()) * snaps[target].height / sample.height
+    prob, scale = sampled_propensity(model, snaps[target])
+    model_buyers = float(prob.sum()) * scale
     rate_buyers = latest_buyers * snaps[target].height / snaps[latest].height
     trend_buyers = model_buyers * float(np.exp(trend))
     raw = float(np.sqrt(trend_buyers * rate_buyers) / model_buyers)

@@ -93,13 +93,19 @@ def monthly_orders(orders: pl.LazyFrame) -> pl.LazyFrame:
             is_eligible().sum().alias("eligible"),
         )
     )
+    return every_month(counts)
+
+
+def every_month(counts: pl.LazyFrame) -> pl.LazyFrame:
+    """Monthly counts (``month`` and count columns) with every month between the first
+    and the last, a month without a row counting zero, sorted by month."""
     bounds = counts.select(pl.col("month").min().alias("lo"), pl.col("month").max().alias("hi"))
     months = bounds.select(
         pl.datetime_ranges(pl.col("lo"), pl.col("hi"), interval="1mo").alias("month")
     ).explode("month")
     return (
         months.join(counts, on="month", how="left")
-        .with_columns(pl.col("orders", "eligible").fill_null(0).cast(pl.Int64))
+        .with_columns(pl.exclude("month").fill_null(0).cast(pl.Int64))
         .sort("month")
     )
 
@@ -119,16 +125,7 @@ def health_of(monthly: pl.DataFrame, last_purchase: Callable[[], datetime | None
     month, the day after the last purchase (``last_purchase`` is asked only then)."""
     if monthly.height == 0:
         raise OlistDataError("orders: no order has a purchase timestamp (expected at least one)")
-    lo, hi = monthly["month"].min(), monthly["month"].max()
-    assert isinstance(lo, datetime) and isinstance(hi, datetime)
-    months = pl.DataFrame(
-        {"month": pl.datetime_range(lo, hi, interval="1mo", eager=True)}
-    ).with_columns(pl.col("month").cast(monthly["month"].dtype))
-    monthly = (
-        months.join(monthly.select("month", "eligible"), on="month", how="left")
-        .with_columns(pl.col("eligible").fill_null(0).cast(pl.Int64))
-        .sort("month")
-    )
+    monthly = every_month(monthly.lazy().select("month", "eligible")).collect()
     peak_idx = int(monthly["eligible"].arg_max() or 0)
     peak = int(monthly["eligible"][peak_idx])
     after = monthly.slice(peak_idx + 1).filter(pl.col("eligible") < HEALTH_RATIO * peak)

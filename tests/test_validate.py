@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from olist_fast.cli import app
-from olist_fast.validation import data_health, validate
+from olist_fast.validation import data_health, every_month, health_of, validate
 
 ORDERS = "olist_orders_dataset.csv"
 
@@ -198,3 +198,21 @@ def test_validate_reads_csv_and_parquet(
     assert r.stdout == run_validate(cli, small_csv_dir).stdout.replace(
         str(small_csv_dir), str(folder)
     )
+
+
+@pytest.mark.parametrize("unit", ["us", "ms", "ns"])
+def test_a_month_without_orders_ends_the_healthy_period(unit: str) -> None:
+    """A month with no row at all (how Spark's and a sparse shop's counts arrive) counts as
+    zero orders: here it is the first month after the busiest below the threshold."""
+    monthly = pl.DataFrame(
+        {
+            "month": [datetime(2018, 1, 1), datetime(2018, 3, 1), datetime(2018, 4, 1)],
+            "eligible": [100, 100, 100],
+        }
+    ).with_columns(pl.col("month").cast(pl.Datetime(unit)))
+    health = health_of(monthly, lambda: None)
+    assert (health.busiest_month, health.collapse_month) == ("2018-01", "2018-02")
+    assert health.healthy_end == datetime(2018, 2, 1)
+    filled = every_month(monthly.lazy()).collect()
+    assert filled["eligible"].to_list() == [100, 0, 100, 100]
+    assert filled["month"].dtype == pl.Datetime(unit)
