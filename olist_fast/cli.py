@@ -578,72 +578,38 @@ def run(
     log_tables = transaction_tables(
         transactions, data, customer_col, time_col, amount_col, order_col, status_col
     )
-    if log_tables is not None:
-        t0 = time.perf_counter()
-        if engine == JobEngine.spark:
-            from olist_fast.spark import run_on_spark
-            from olist_fast.transactions import olist_folder
 
-            no_spark_options(storage_option=storage_option)
-            transactions_on_spark(spark_master)
-            with olist_folder(log_tables) as folder:
-                config = guarded(
-                    lambda: RunConfig(
-                        data=folder,
-                        as_of=when,
-                        horizon_days=horizon_days,
-                        out=out,
-                        seed=seed,
-                        folds=folds,
-                        compare=compare,
-                        strict=strict,
-                        n_jobs=n_jobs,
-                    )
-                )
-                result = guarded(
-                    lambda: run_on_spark(config, spark_master, partitions=spark_partitions)
-                )
-        else:
-            config = guarded(
-                lambda: RunConfig(
-                    as_of=when,
-                    horizon_days=horizon_days,
-                    out=out,
-                    seed=seed,
-                    folds=folds,
-                    compare=compare,
-                    strict=strict,
-                    n_jobs=n_jobs,
-                )
+    def config_for(source: str | Path | None) -> RunConfig:
+        return guarded(
+            lambda: RunConfig(
+                data=source,
+                as_of=when,
+                horizon_days=horizon_days,
+                out=out,
+                seed=seed,
+                folds=folds,
+                compare=compare,
+                strict=strict,
+                n_jobs=n_jobs,
             )
-            result = guarded(
-                lambda: run_pipeline(config, tables=log_tables, storage_options=options)
-            )
-        print_summary(result)
-        typer.echo(f"Done in {time.perf_counter() - t0:.1f} s.")
-        return
-    source = data if data is not None else guarded(lambda: ensure_demo_data(say))
-    config = guarded(
-        lambda: RunConfig(
-            data=source,
-            as_of=when,
-            horizon_days=horizon_days,
-            out=out,
-            seed=seed,
-            folds=folds,
-            compare=compare,
-            strict=strict,
-            n_jobs=n_jobs,
         )
-    )
+
+    source: str | Path | None = data
+    if log_tables is None and data is None:
+        source = guarded(lambda: ensure_demo_data(say))
     t0 = time.perf_counter()
     if engine == JobEngine.spark:
         from olist_fast.spark import run_on_spark
 
         no_spark_options(storage_option=storage_option)
-        result = guarded(lambda: run_on_spark(config, spark_master, partitions=spark_partitions))
+        with spark_data(log_tables, None if source is None else str(source), spark_master) as where:
+            config = config_for(str(where))
+            result = guarded(
+                lambda: run_on_spark(config, spark_master, partitions=spark_partitions)
+            )
     else:
-        result = guarded(lambda: run_pipeline(config, storage_options=options))
+        config = config_for(source)
+        result = guarded(lambda: run_pipeline(config, tables=log_tables, storage_options=options))
     print_summary(result)
     typer.echo(f"Done in {time.perf_counter() - t0:.1f} s.")
 

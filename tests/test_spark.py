@@ -18,13 +18,14 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from olist_fast import pipeline
+from olist_fast import make_olist, pipeline
 from olist_fast import spark as S
 from olist_fast.config import RunConfig
 from olist_fast.features import build_snapshots
 from olist_fast.io import OlistDataError, scan_olist
 from olist_fast.schema import TABLES
 from olist_fast.validation import data_health
+from tests.helpers import shop_as_log, write_offset_log
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:PySpark does not yet fully support pandas:FutureWarning"
@@ -231,6 +232,29 @@ def test_cli_engine_spark_for_features_and_score(
         sorted((tmp_path / "scores" / "user_propensity_scores.parquet").glob("*.parquet"))
     )
     assert_frame_equal(got, local.scores, check_exact=True)
+
+
+@pytest.mark.spark
+def test_cli_run_engine_spark_on_a_csv_log(cli: CliRunner, spark, tmp_path: Path) -> None:
+    """``run --engine spark --transactions``: the log's tables go to a temporary folder that
+    Spark reads; the scores are those of the in-process run on the same shop's tables."""
+    from olist_fast.cli import app
+
+    log, olist = shop_as_log(make_olist(scale=0.08, random_state=11))
+    want = pipeline.run(tables=olist, out=tmp_path / "local", seed=0, n_boot=20).scores
+    csv = write_offset_log(log, tmp_path / "log.csv")
+    out = tmp_path / "out"
+    r = cli.invoke(app, ["run", "--engine", "spark", "--transactions", str(csv),
+                            "--customer-col", "client", "--time-col", "ts", "--status-col",
+                            "status", "--spark-partitions", "3", "--out", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "Chosen setup:" in r.stdout
+    got = pl.read_csv(out / "user_propensity_scores.csv", schema_overrides={
+        "customer_unique_id": pl.String})  # fmt: skip
+    if EXACT:
+        assert_frame_equal(got, want, check_exact=True)
+    else:
+        assert_frame_equal(got, want, rel_tol=1e-9, abs_tol=1e-12)
 
 
 # -- bad input ---------------------------------------------------------------------------

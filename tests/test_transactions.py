@@ -4,7 +4,7 @@ giving the same features and the same scores."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ import olist_fast
 from olist_fast import OlistDataError, build_snapshots, from_transactions, make_olist, run
 from olist_fast.cli import app
 from olist_fast.schema import TABLES
+from tests.helpers import shop_as_log, write_offset_log
 
 MAPPED = ("orders", "customers", "order_payments")
 AS_OF = datetime(2018, 3, 1)
@@ -31,36 +32,6 @@ LOG_COLUMNS = {
 
 def collected(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
     return {name: lf.collect() for name, lf in tables.items()}
-
-
-def shop_as_log(shop: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """A generated shop as a log of one line per order (the person, the purchase time, the
-    status, the order's payments summed) and as Olist tables carrying exactly that: orders
-    with only id, customer, status and purchase time; customers with their person; one
-    payment per order without type or instalments; no other table."""
-    paid = shop["order_payments"].group_by("order_id").agg(pl.col("payment_value").sum())
-    orders = shop["orders"].join(paid, on="order_id", how="semi")
-    log = (
-        orders.join(shop["customers"], on="customer_id")
-        .join(paid, on="order_id")
-        .select(
-            "order_id",
-            "customer_unique_id",
-            "order_status",
-            "order_purchase_timestamp",
-            "payment_value",
-        )
-    )
-    olist = {
-        "orders": orders.select(
-            "order_id", "customer_id", "order_status", "order_purchase_timestamp"
-        ),
-        "customers": shop["customers"].select("customer_id", "customer_unique_id"),
-        "order_payments": paid.select(
-            "order_id", pl.lit(1, dtype=pl.Int64).alias("payment_sequential"), "payment_value"
-        ),
-    }
-    return log, olist
 
 
 @pytest.fixture(scope="module")
@@ -372,19 +343,6 @@ def test_the_same_shop_as_a_log_and_as_olist_tables_gives_the_same_scores(
 
 
 # -- the command line ----------------------------------------------------------------------
-def write_offset_log(log: pl.DataFrame, path: Path) -> Path:
-    """The log as a CSV file a shop in UTC+2 might export: ISO times with their offset,
-    the customer column named ``client``."""
-    local = pl.col("order_purchase_timestamp") + timedelta(hours=2)
-    log.select(
-        pl.col("customer_unique_id").alias("client"),
-        local.dt.to_string("%Y-%m-%dT%H:%M:%S+02:00").alias("ts"),
-        pl.col("payment_value").alias("amount"),
-        pl.col("order_status").alias("status"),
-    ).write_csv(path)
-    return path
-
-
 def test_cli_validate_and_features_on_a_csv_log(cli: CliRunner, shop_log, tmp_path: Path) -> None:
     log, olist = shop_log
     csv = write_offset_log(log, tmp_path / "log.csv")
