@@ -13,7 +13,7 @@ from benchmarks.conftest import record
 from olist_fast.bench import NOTEBOOK, NOTEBOOK_MAX_SCALE, run_commands, run_once, stage_seconds
 from olist_fast.fitting import calibrate, fit_calibrated, fit_spend, score_customers
 from olist_fast.io import scan_olist
-from olist_fast.models import candidate, candidates, fit_setup
+from olist_fast.models import compared_setups, fit_setup, setup_named
 from olist_fast.protocol import Protocol, build_protocol_snapshots, training_set
 from olist_fast.selection import select_setup
 
@@ -42,17 +42,17 @@ def bench_snapshots(benchmark, data, scale) -> None:
 def bench_select(benchmark, data, scale) -> None:
     """Every setup on every fold: the selection stage of run."""
     snaps = prepared(data, scale)["snaps"]
-    fn = lambda: select_setup(candidates(), snaps, seed=0, say=lambda _: None)  # noqa: E731
+    fn = lambda: select_setup(compared_setups(), snaps, seed=0, say=lambda _: None)  # noqa: E731
     benchmark.group = f"select scale{scale:g}"
     benchmark.pedantic(fn, rounds=1, iterations=1)
     record(benchmark, group="select", impl="olist_fast", scale=scale,
            rows=len(prepared(data, scale)["train"].y), fn=fn)  # fmt: skip
 
 
-@pytest.mark.parametrize("setup", [c.name for c in candidates()])
+@pytest.mark.parametrize("setup", [c.name for c in compared_setups()])
 def bench_fit(benchmark, data, scale, setup) -> None:
     ts = prepared(data, scale)["train"]
-    c = candidate(setup)
+    c = setup_named(setup)
     fn = lambda: fit_setup(c, ts.X, ts.y, 0)  # noqa: E731
     benchmark.group = f"fit scale{scale:g}"
     benchmark.pedantic(fn, rounds=3 if scale < 1 else 1, iterations=1)
@@ -61,7 +61,7 @@ def bench_fit(benchmark, data, scale, setup) -> None:
 
 def bench_calibrate(benchmark, data, scale) -> None:
     ts = prepared(data, scale)["train"]
-    fn = lambda: calibrate(candidate("logistic"), ts, seed=0)  # noqa: E731
+    fn = lambda: calibrate(setup_named("logistic"), ts, seed=0)  # noqa: E731
     benchmark.group = f"calibrate scale{scale:g}"
     benchmark.pedantic(fn, rounds=3, iterations=1)
     record(benchmark, group="calibrate", impl="olist_fast", scale=scale, rows=len(ts.y), fn=fn)
@@ -78,7 +78,7 @@ def bench_spend_model(benchmark, data, scale) -> None:
 
 @pytest.fixture(scope="session")
 def final_model(data, scale):
-    return fit_calibrated(candidate("logistic"), prepared(data, scale)["train"], seed=0,
+    return fit_calibrated(setup_named("logistic"), prepared(data, scale)["train"], seed=0,
                      horizon_days=PROTOCOL.horizon_days)  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from olist_fast.evaluate import (
     value_report,
 )
 from olist_fast.fitting import fit_calibrated
-from olist_fast.models import Candidate, fit_setup, notebook_candidates, predict_positive
+from olist_fast.models import Setup, fit_setup, notebook_setups, predict_positive
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
@@ -105,8 +105,8 @@ class Backtest:
 
 
 def run_backtest(
-    chosen: Candidate,
-    pool: list[Candidate],
+    chosen: Setup,
+    pool: list[Setup],
     snaps: Snapshots,
     *,
     seed: int,
@@ -209,8 +209,8 @@ def run_backtest(
 
 
 def _compare_scores(
-    chosen: Candidate,
-    pool: list[Candidate],
+    chosen: Setup,
+    pool: list[Setup],
     snaps: Snapshots,
     ts: TrainingSet,
     X: np.ndarray,
@@ -226,7 +226,7 @@ def _compare_scores(
             out[c.name] = predict_positive(fit_setup(c, ts.X, ts.y, seed), X)
     latest = snaps[TEST + 1]
     Xl, yl = ts.encoding.transform(latest), snaps.labels(TEST + 1)
-    for c in notebook_candidates():
+    for c in notebook_setups():
         out[c.name] = predict_positive(fit_setup(c, Xl, yl, seed), X)
     one = Snapshots(replace(snaps.protocol, train_snapshots=1), snaps.frames)
     single = training_set(one, TEST, seed=seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from olist_fast.errors import OlistUsageError
-from olist_fast.models import candidates, extra_candidates
+from olist_fast.models import compared_setups, extra_setups
 from olist_fast.parallel import default_n_jobs
 from olist_fast.protocol import Protocol
 from olist_fast.timestamps import as_datetime
@@ -65,7 +65,7 @@ class RunConfig:
         if self.n_boot < 10:
             raise OlistUsageError(f"n_boot must be >= 10, got {self.n_boot}")
         if self.models is not None:
-            known = {c.name for c in candidates() + extra_candidates()}
+            known = {c.name for c in compared_setups() + extra_setups()}
             bad = [m for m in self.models if m not in known]
             if bad:
                 raise OlistUsageError(

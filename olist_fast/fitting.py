@@ -21,13 +21,13 @@ from olist_fast.config import RunConfig
 from olist_fast.encode import Encoding
 from olist_fast.io import OlistDataError
 from olist_fast.models import (
-    Candidate,
+    Setup,
     by_rows,
-    candidate,
     fit_setup,
     make_spend_regressor,
     openmp_limited,
     predict_positive,
+    setup_named,
 )
 from olist_fast.parallel import threads, using_threads
 from olist_fast.persist import load_model, load_skops, save_model
@@ -187,7 +187,7 @@ class FittedModel:
         config = RunConfig(as_of=as_datetime(as_of), horizon_days=horizon_days, seed=seed)
         with using_threads(config.n_jobs):
             snaps = read_snapshots(config, tables=tables)
-            model, _ = fit_final_model(candidate(setup), snaps, seed=config.seed)
+            model, _ = fit_final_model(setup_named(setup), snaps, seed=config.seed)
         return model
 
     def scores(self, snapshot: pl.DataFrame) -> pl.DataFrame:
@@ -249,7 +249,7 @@ class Calibrated:
     windows: dict[int, tuple[int, float]]
 
 
-def calibrate(c: Candidate, ts: TrainingSet, *, seed: int) -> Calibrated:
+def calibrate(c: Setup, ts: TrainingSet, *, seed: int) -> Calibrated:
     """Platt calibration on the most recent training snapshot: every training row gets a
     score from a model that never saw its customer (``CALIBRATION_FOLDS`` folds grouped
     by customer), and the map is fitted on the rows of the latest snapshot only, weighted
@@ -336,7 +336,7 @@ def _smearing(residuals: np.ndarray, *, cap: bool = True) -> float:
 
 
 def fit_calibrated(
-    c: Candidate, ts: TrainingSet, *, seed: int, horizon_days: int, spend: bool = True
+    c: Setup, ts: TrainingSet, *, seed: int, horizon_days: int, spend: bool = True
 ) -> FittedModel:
     """Fit the setup on a training set, calibrated (:func:`calibrate`), with the spend
     model beside it (``spend=False``: without, for a model that only measures drift)."""
@@ -356,7 +356,7 @@ def fit_calibrated(
 
 
 def fit_window(
-    c: Candidate, snaps: Snapshots, test: int, *, seed: int, spend: bool = True
+    c: Setup, snaps: Snapshots, test: int, *, seed: int, spend: bool = True
 ) -> FittedModel:
     """The setup fitted and calibrated for window ``test`` (trained on the snapshots
     before it), without drift."""
@@ -401,7 +401,7 @@ def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
 
 
 def fit_final_model(
-    chosen: Candidate, snaps: Snapshots, *, seed: int
+    chosen: Setup, snaps: Snapshots, *, seed: int
 ) -> tuple[FittedModel, Drift | None]:
     """The model that scores ``as_of``: fitted on snapshots 1..T, calibrated on snapshot 1,
     its calibration moved to the level of the scored window (:class:`Drift`)."""

@@ -1,4 +1,4 @@
-"""Estimator factories (``make_*``), the candidate setups, the imbalance rule, and safe
+"""Estimator factories (``make_*``), the setups (:class:`Setup`), the imbalance rule, and safe
 persistence.
 
 The imbalance is handled as :class:`Imbalance` decides from the class counts of each
@@ -286,7 +286,7 @@ class Imbalance:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Setup:
     """One model setup: a name, and how to build it for a training set.
 
     ``build(y, seed, width)`` sees the labels it will be fitted on (after negative
@@ -339,38 +339,38 @@ SIMPLICITY_ORDER = ("logistic", "logistic+smote", "random_forest", "logistic+ran
 """The compared setups from simple to complex: the selection rule prefers the earlier."""
 
 
-def candidates(*, smote: bool = True) -> list[Candidate]:
+def compared_setups(*, smote: bool = True) -> list[Setup]:
     """The compared setups, simplest first (:data:`SIMPLICITY_ORDER`); ``smote=False``
     leaves out the SMOTE setup (for training sets balanced enough without it)."""
     pool = [
-        Candidate("logistic", "logistic", False, _build_logistic),
-        Candidate("logistic+smote", "logistic", True, _build_logistic_smote),
-        Candidate("random_forest", "random_forest", False, _build_random_forest),
-        Candidate("logistic+random_forest", "blend", False, _build_blend),
+        Setup("logistic", "logistic", False, _build_logistic),
+        Setup("logistic+smote", "logistic", True, _build_logistic_smote),
+        Setup("random_forest", "random_forest", False, _build_random_forest),
+        Setup("logistic+random_forest", "blend", False, _build_blend),
     ]
     return [c for c in pool if smote or not c.smote]
 
 
-def all_setups() -> list[Candidate]:
+def all_setups() -> list[Setup]:
     """Every setup that can be named, simplest first (XGBoost between the logistic
     regressions and the forest)."""
-    pool = candidates()
-    return [*pool[:2], *extra_candidates(), *pool[2:]]
+    pool = compared_setups()
+    return [*pool[:2], *extra_setups(), *pool[2:]]
 
 
-def extra_candidates() -> list[Candidate]:
+def extra_setups() -> list[Setup]:
     """Setups available by name (``train --setup``, ``RunConfig(models=...)``) but not
     compared by default (docs/job.md: why)."""
-    return [Candidate("xgboost", "xgboost", False, _build_xgboost)]
+    return [Setup("xgboost", "xgboost", False, _build_xgboost)]
 
 
-def notebook_candidates() -> list[Candidate]:
+def notebook_setups() -> list[Setup]:
     """The starting notebook's approach: LR, RF and gradient boosting, each with SMOTE to
     full balance, trained on one snapshot with every row. Its scikit-learn
     GradientBoostingClassifier is replaced by the histogram version with the same depth
     and rounds."""
     return [
-        Candidate(
+        Setup(
             "notebook:logistic+smote",
             "logistic",
             True,
@@ -378,7 +378,7 @@ def notebook_candidates() -> list[Candidate]:
                 make_logistic(balanced=False, random_state=s), random_state=s, ratio="auto"
             ),
         ),
-        Candidate(
+        Setup(
             "notebook:random_forest+smote",
             "random_forest",
             True,
@@ -386,7 +386,7 @@ def notebook_candidates() -> list[Candidate]:
                 make_random_forest(balanced=False, random_state=s), random_state=s, ratio="auto"
             ),
         ),
-        Candidate(
+        Setup(
             "notebook:gradient_boosting+smote",
             "gradient_boosting",
             True,
@@ -397,11 +397,11 @@ def notebook_candidates() -> list[Candidate]:
     ]
 
 
-def candidate(name: str) -> Candidate:
-    for c in candidates() + extra_candidates() + notebook_candidates():
+def setup_named(name: str) -> Setup:
+    for c in compared_setups() + extra_setups() + notebook_setups():
         if c.name == name:
             return c
-    known = ", ".join(c.name for c in candidates() + extra_candidates())
+    known = ", ".join(c.name for c in compared_setups() + extra_setups())
     raise OlistUsageError(f"unknown model setup {name!r}; expected one of {known}")
 
 
@@ -413,7 +413,7 @@ def openmp_limited() -> Any:
     return threadpool_limits(limits=OPENMP_THREADS, user_api="openmp")
 
 
-def fit_setup(c: Candidate, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
+def fit_setup(c: Setup, X: np.ndarray, y: np.ndarray, seed: int) -> Any:
     """Fit a setup on (X, y) as given (the caller has sampled the rows).
 
     XGBoost stops early: it is first fitted on a random 80 % of the rows with the other

@@ -57,12 +57,12 @@ from olist_fast.io import (
     is_url,
 )
 from olist_fast.models import (
-    Candidate,
     Imbalance,
+    Setup,
     all_setups,
-    candidate,
-    candidates,
+    compared_setups,
     inference_steps,
+    setup_named,
 )
 from olist_fast.parallel import using_threads
 from olist_fast.protocol import (
@@ -148,7 +148,7 @@ def feature_table(
     return snap
 
 
-def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candidate]:
+def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Setup]:
     """The setups to compare, simplest first. SMOTE enters only when the training set of
     the backtest (labels before A-H: the test window decides nothing) is imbalanced
     enough for it (:class:`olist_fast.models.Imbalance`). ``models`` names the setups to
@@ -156,7 +156,7 @@ def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Candida
     if models is not None:
         return [c for c in all_setups() if c.name in models]
     y = np.concatenate([snaps.labels(j) for j in snaps.protocol.train_indices(1)])
-    return candidates(smote=Imbalance.of(y).smote_possible)
+    return compared_setups(smote=Imbalance.of(y).smote_possible)
 
 
 def generated_truth(data_dir: Path | None, horizon_days: int, seed: int) -> Truth | None:
@@ -520,7 +520,7 @@ def train(
             ).chosen
             log.info("chosen setup: %s", chosen.name)
         else:
-            chosen = candidate(setup)
+            chosen = setup_named(setup)
         model, _ = fit_final_model(chosen, snaps, seed=config.seed)
         if save:
             with atomic_dir(target) as tmp_dir:

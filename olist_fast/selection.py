@@ -24,7 +24,7 @@ from datetime import datetime
 import numpy as np
 
 from olist_fast.evaluate import auc_score
-from olist_fast.models import Candidate, fit_setup, predict_positive
+from olist_fast.models import Setup, fit_setup, predict_positive
 from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, training_set, usable_folds
 
@@ -56,9 +56,9 @@ class FoldResult:
 class Selection:
     """The fold table, the summary per setup, the chosen setup and why."""
 
-    pool: list[Candidate]
+    pool: list[Setup]
     folds: list[FoldResult]
-    chosen: Candidate
+    chosen: Setup
     reason: str
     notes: list[str] = field(default_factory=list)
 
@@ -107,8 +107,8 @@ class Selection:
 
 
 def one_standard_error_choice(
-    pool: Sequence[Candidate], mean: dict[str, float], diff_se: dict[str, float]
-) -> tuple[Candidate, str]:
+    pool: Sequence[Setup], mean: dict[str, float], diff_se: dict[str, float]
+) -> tuple[Setup, str]:
     """The simplest setup (pool order) whose mean is at least the best mean minus the
     standard error of its difference to the best, or minus ``MIN_GAIN`` if that is more
     (a setup that wins every fold by a hair has a tiny standard error, but no gain worth
@@ -127,7 +127,7 @@ def one_standard_error_choice(
 
 
 def select_setup(
-    pool: list[Candidate], snaps: Snapshots, *, seed: int, say: Callable[[str], None]
+    pool: list[Setup], snaps: Snapshots, *, seed: int, say: Callable[[str], None]
 ) -> Selection:
     """Evaluate every setup on every usable fold and choose by the one-standard-error rule."""
     folds, notes = usable_folds(snaps)
@@ -148,7 +148,7 @@ def select_setup(
 
 
 def evaluate_folds(
-    pool: list[Candidate], snaps: Snapshots, folds: list[int], *, seed: int
+    pool: list[Setup], snaps: Snapshots, folds: list[int], *, seed: int
 ) -> list[FoldResult]:
     """Every setup's test AUC on every fold, the fits spread over
     :func:`olist_fast.parallel.threads` threads (scikit-learn's fits release the GIL
@@ -162,7 +162,7 @@ def evaluate_folds(
     derive_blend = parts <= {c.name for c in pool}
     tasks = [(j, c) for j in folds for c in pool if not (derive_blend and c.kind == "blend")]
 
-    def fit_and_score(task: tuple[int, Candidate]) -> np.ndarray:
+    def fit_and_score(task: tuple[int, Setup]) -> np.ndarray:
         j, c = task
         return predict_positive(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
 

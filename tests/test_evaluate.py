@@ -15,7 +15,7 @@ from olist_fast.evaluate import (
     paired_difference,
     poisson_weights,
 )
-from olist_fast.models import candidate, candidates
+from olist_fast.models import compared_setups, setup_named
 from olist_fast.selection import one_standard_error_choice
 
 
@@ -71,7 +71,7 @@ def test_paired_difference_finds_a_real_difference() -> None:
 
 
 def test_one_standard_error_rule_prefers_the_simpler_setup() -> None:
-    pool = [candidate(n) for n in ("logistic", "logistic+smote", "xgboost", "random_forest")]
+    pool = [setup_named(n) for n in ("logistic", "logistic+smote", "xgboost", "random_forest")]
     mean = {"logistic": 0.620, "logistic+smote": 0.600, "xgboost": 0.628, "random_forest": 0.61}
     se = {"logistic": 0.01, "logistic+smote": 0.01, "xgboost": 0.0, "random_forest": 0.01}
     chosen, reason = one_standard_error_choice(pool, mean, se)
@@ -89,7 +89,7 @@ def test_paired_standard_error_cancels_shared_drift() -> None:
 
     from olist_fast.selection import FoldResult, Selection
 
-    pool = [c for c in candidates() if c.name in ("logistic", "random_forest")]
+    pool = [c for c in compared_setups() if c.name in ("logistic", "random_forest")]
     folds = [
         FoldResult(datetime(2018, 1, 1), (), 100, 1000, {"logistic": a, "random_forest": a + 0.01})
         for a in (0.55, 0.60, 0.65)

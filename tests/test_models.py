@@ -14,14 +14,14 @@ from olist_fast.models import (
     SIMPLICITY_ORDER,
     Imbalance,
     all_setups,
-    candidate,
-    candidates,
-    extra_candidates,
+    compared_setups,
+    extra_setups,
     fit_setup,
     make_random_forest,
     make_xgboost,
-    notebook_candidates,
+    notebook_setups,
     predict_positive,
+    setup_named,
     with_smote,
 )
 from olist_fast.persist import load_model, save_model
@@ -75,29 +75,29 @@ def test_smote_setup_never_shrinks_a_class() -> None:
     """At a 30 % rate the minority is above SMOTE's target: the setup fits without it
     (imbalanced-learn would refuse to 'remove samples from the minority class')."""
     X, y = data(3_000, 0.3)
-    model = fit_setup(candidate("logistic+smote"), X, y, 0)
+    model = fit_setup(setup_named("logistic+smote"), X, y, 0)
     assert not isinstance(model, ImbPipeline)
     X, y = data(3_000, 0.02)
-    assert isinstance(fit_setup(candidate("logistic+smote"), X, y, 0), ImbPipeline)
+    assert isinstance(fit_setup(setup_named("logistic+smote"), X, y, 0), ImbPipeline)
 
 
 def test_setups_are_named_once_simplest_first() -> None:
-    names = [c.name for c in candidates()]
+    names = [c.name for c in compared_setups()]
     assert names == list(SIMPLICITY_ORDER)
     assert names == ["logistic", "logistic+smote", "random_forest", "logistic+random_forest"]
-    assert candidate("xgboost").name == "xgboost"  # by name, not compared by default
-    assert "logistic+smote" not in [c.name for c in candidates(smote=False)]
+    assert setup_named("xgboost").name == "xgboost"  # by name, not compared by default
+    assert "logistic+smote" not in [c.name for c in compared_setups(smote=False)]
     with pytest.raises(ValueError, match="unknown model setup 'svm'"):
-        candidate("svm")
+        setup_named("svm")
 
 
-@pytest.mark.parametrize("name", [c.name for c in candidates() + extra_candidates()])
+@pytest.mark.parametrize("name", [c.name for c in compared_setups() + extra_setups()])
 @pytest.mark.parametrize("rate", [0.01, 0.3])
 def test_every_setup_fits_saves_loads_and_predicts_the_same(
     name: str, rate: float, tmp_path: Path
 ) -> None:
     X, y = data(4_000, rate, seed=1)
-    model = fit_setup(candidate(name), X, y, 0)
+    model = fit_setup(setup_named(name), X, y, 0)
     before = predict_positive(model, X)
     assert before.shape == (len(y),) and np.all((before >= 0) & (before <= 1))
     save_model(model, tmp_path)
@@ -108,7 +108,7 @@ def test_xgboost_stops_early_on_noise() -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5_000, 5))
     y = (rng.random(5_000) < 0.1).astype(np.int64)  # no signal at all
-    model = fit_setup(candidate("xgboost"), X, y, 0)
+    model = fit_setup(setup_named("xgboost"), X, y, 0)
     assert model.n_estimators < MAX_TREES
     assert make_xgboost(pos_weight=1.0, random_state=0).n_estimators == MAX_TREES
 
@@ -116,9 +116,9 @@ def test_xgboost_stops_early_on_noise() -> None:
 def test_the_blend_is_the_mean_of_its_parts() -> None:
     """Selection scores the blend from its parts' fits instead of fitting it again."""
     X, y = data(3_000, 0.05, seed=4)
-    parts = [predict_positive(fit_setup(candidate(n), X, y, 0), X)
+    parts = [predict_positive(fit_setup(setup_named(n), X, y, 0), X)
              for n in ("logistic", "random_forest")]  # fmt: skip
-    blend = predict_positive(fit_setup(candidate("logistic+random_forest"), X, y, 0), X)
+    blend = predict_positive(fit_setup(setup_named("logistic+random_forest"), X, y, 0), X)
     assert np.allclose(blend, (parts[0] + parts[1]) / 2, rtol=0, atol=1e-12)
 
 
@@ -133,7 +133,7 @@ def test_linear_scores_do_not_depend_on_the_threads(monkeypatch: pytest.MonkeyPa
     X = rng.normal(size=(20_000, 63))
     X[rng.random(X.shape) < 0.05] = np.nan
     y = (rng.random(20_000) < 0.05).astype(np.int64)
-    model = fit_setup(candidate("logistic"), X, y, 0)
+    model = fit_setup(setup_named("logistic"), X, y, 0)
     monkeypatch.setattr(models, "PREDICT_CHUNK", 33)
     with using_threads(1):
         one = predict_positive(model, X)
@@ -151,7 +151,7 @@ def test_tree_scores_in_row_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatc
 
     X, y = data(6_001, 0.05, seed=6)
     spend = make_spend_regressor(random_state=0).fit(X, np.nan_to_num(X[:, 1]))
-    fitted = {n: fit_setup(candidate(n), X, y, 0)
+    fitted = {n: fit_setup(setup_named(n), X, y, 0)
               for n in ("random_forest", "logistic+random_forest")}  # fmt: skip
     whole_forest = predict_positive(fitted["random_forest"], X)
     whole_spend = spend.predict(X)
@@ -200,7 +200,7 @@ def test_sparse_penalty_follows_the_information_in_the_labels() -> None:
 def test_the_logistic_setup_is_sparse_where_buyers_are_few() -> None:
     X, y = data(4_000, 0.02, seed=8)
     X = np.c_[X, np.random.default_rng(9).normal(size=(4_000, 30))]  # 30 pure-noise columns
-    coef = fit_setup(candidate("logistic"), X, y, 0)[-1].coef_.ravel()
+    coef = fit_setup(setup_named("logistic"), X, y, 0)[-1].coef_.ravel()
     assert coef[0] != 0  # the one real signal stays
     assert np.count_nonzero(coef[6:]) <= 5  # most noise columns are exactly zero
 
@@ -212,23 +212,23 @@ def test_concurrent_liblinear_fits_give_the_same_model() -> None:
 
     X, y = data(40_000, 0.05, seed=10)
     X = np.c_[X, np.random.default_rng(11).normal(size=(40_000, 40))]
-    alone = fit_setup(candidate("logistic"), X, y, 0)[-1].coef_
+    alone = fit_setup(setup_named("logistic"), X, y, 0)[-1].coef_
     with ThreadPoolExecutor(4) as ex:
-        fits = list(ex.map(lambda _: fit_setup(candidate("logistic"), X, y, 0), range(8)))
+        fits = list(ex.map(lambda _: fit_setup(setup_named("logistic"), X, y, 0), range(8)))
     for model in fits:
         assert np.array_equal(model[-1].coef_, alone)
 
 
-@pytest.mark.parametrize("name", [c.name for c in all_setups() + notebook_candidates()])
+@pytest.mark.parametrize("name", [c.name for c in all_setups() + notebook_setups()])
 def test_exactly_the_liblinear_setups_take_turns(name: str) -> None:
     from olist_fast.models import uses_liblinear
 
     X, y = data(2_000, 0.05, seed=12)
-    model = fit_setup(candidate(name), X, y, 0)
+    model = fit_setup(setup_named(name), X, y, 0)
     liblinear = name in ("logistic", "logistic+smote", "logistic+random_forest")
     assert uses_liblinear(model) is liblinear
     X, y = data(2_000, 0.3, seed=13)  # balanced enough: logistic+smote fits without SMOTE
-    assert uses_liblinear(fit_setup(candidate(name), X, y, 0)) is liblinear
+    assert uses_liblinear(fit_setup(setup_named(name), X, y, 0)) is liblinear
 
 
 def test_sparse_penalty_refuses_one_class() -> None:

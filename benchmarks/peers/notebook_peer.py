@@ -24,7 +24,7 @@ only (no olist_fast code). With A = AS_OF and H = HORIZON_DAYS:
   ``HistGradientBoostingClassifier(max_iter=100, max_depth=3, learning_rate=0.1)``: the
   same rounds, depth and rate, but the classic implementation takes over a minute per
   fit on tens of thousands of SMOTE-balanced rows (77 s per fit by the project's own
-  measurement, see ``notebook_candidates`` in olist_fast/models.py), which would turn
+  measurement, see ``notebook_setups`` in olist_fast/models.py), which would turn
   the comparison into one against a known-slow estimator. Its early stopping is switched off
   (the classic one has none by default), so it runs all 100 rounds like the notebook's;
 * selection: each model is fitted on the snapshot at A-2H and scored by ROC AUC on the
