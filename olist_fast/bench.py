@@ -42,7 +42,29 @@ RUN_HORIZON = 90
 RUN_MAX_SCALE = 10
 NOTEBOOK_MAX_SCALE = 1
 NOTEBOOK = "notebook (pandas+sklearn)"
-PEERS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "peers"
+PEER_SCRIPTS = ("pandas_peer.py", "duckdb_peer.py", "notebook_peer.py")
+
+
+def default_peers() -> Path | None:
+    """Where the peer scripts are when ``--peers`` is not given: the repository's
+    ``benchmarks/peers`` beside this package (a source checkout or an editable install),
+    else ``benchmarks/peers`` under the working directory (a clone, the package
+    installed from a wheel); None when neither holds them. The peers are standalone
+    scripts with their own dependencies (pandas, DuckDB), so they are not shipped in the
+    package."""
+    for where in (
+        Path(__file__).resolve().parents[1] / "benchmarks" / "peers",
+        Path("benchmarks") / "peers",
+    ):
+        if any((where / name).is_file() for name in PEER_SCRIPTS):
+            return where
+    return None
+
+
+NO_PEERS = (
+    "not found (the peer scripts live in the repository's benchmarks/peers/; "
+    "point --peers at that folder): skipped"
+)
 FLOOR_SCRIPT = """
 import sys, polars as pl
 from olist_fast.features import INPUT_COLUMNS
@@ -225,7 +247,9 @@ def count_orders(data: dict[str, Path]) -> int:
     )
 
 
-def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
+def bench_features(
+    scale: float, data: dict[str, Path], runs: int, say, *, peers: Path | None = None
+) -> list[Measurement]:
     """Ours, the floor and the peers, each as a whole process on the same files, run in
     turn; a peer's ratio is the median over rounds of its time over ours in that round."""
     py = sys.executable
@@ -247,30 +271,34 @@ def bench_features(scale: float, data: dict[str, Path], runs: int, say) -> list[
             ],
             "floor (parse needed columns)": [py, "-c", FLOOR_SCRIPT, folder],
         }
-        if PEERS_DIR.is_dir():  # above scale 10 they read the Parquet folder, as ours does
+        if peers is not None and all(
+            (peers / name).is_file() for name in PEER_SCRIPTS[:2]
+        ):  # above scale 10 they read the Parquet folder, as ours does
             commands["pandas"] = [
                 py,
-                str(PEERS_DIR / "pandas_peer.py"),
+                str(peers / "pandas_peer.py"),
                 folder,
                 AS_OF,
                 f"{tmp}/pandas.parquet",
             ]
             commands["duckdb"] = [
                 py,
-                str(PEERS_DIR / "duckdb_peer.py"),
+                str(peers / "duckdb_peer.py"),
                 folder,
                 AS_OF,
                 f"{tmp}/duckdb.parquet",
             ]
         else:
-            say("peers not found (they live in the repository's benchmarks/peers/): skipped")
+            say(f"pandas and DuckDB peers {NO_PEERS}")
         say(f"features scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
     n = count_orders(data)
     return [replace(m, orders=n) for m in _rows("features", scale, fmt, timed)]
 
 
-def run_commands(folder: str, out: Path, scale: float, say) -> dict[str, list[str]]:
+def run_commands(
+    folder: str, out: Path, scale: float, say, *, peers: Path | None = None
+) -> dict[str, list[str]]:
     """``olist-fast run`` and, up to NOTEBOOK_MAX_SCALE, the notebook peer, writing into
     ``out/ours`` and ``out/notebook``."""
     py = sys.executable
@@ -292,11 +320,11 @@ def run_commands(folder: str, out: Path, scale: float, say) -> dict[str, list[st
             "0",
         ],
     }
-    peer = PEERS_DIR / "notebook_peer.py"
+    peer = peers / "notebook_peer.py" if peers is not None else None
     if scale > NOTEBOOK_MAX_SCALE:
         say(f"notebook peer: only up to scale {NOTEBOOK_MAX_SCALE:g} (minutes per run above)")
-    elif not peer.is_file():
-        say("notebook peer not found (it lives in the repository's benchmarks/peers/): skipped")
+    elif peer is None or not peer.is_file():
+        say(f"notebook peer {NO_PEERS}")
     else:
         commands[NOTEBOOK] = [
             py,
@@ -319,12 +347,14 @@ def stage_seconds(out: Path) -> dict[str, float]:
         return {}
 
 
-def bench_run(scale: float, data: dict[str, Path], runs: int, say) -> list[Measurement]:
+def bench_run(
+    scale: float, data: dict[str, Path], runs: int, say, *, peers: Path | None = None
+) -> list[Measurement]:
     """The whole job, ours and the notebook's, each as its own process on the same CSV
     folder, in turn (once per round after a warm-up round); then our stage times from the
     last run's manifest."""
     with tempfile.TemporaryDirectory() as tmp:
-        commands = run_commands(str(data["csv"]), Path(tmp), scale, say)
+        commands = run_commands(str(data["csv"]), Path(tmp), scale, say, peers=peers)
         say(f"run scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
         stages = stage_seconds(Path(tmp) / "ours")
@@ -346,20 +376,23 @@ def bench(
     cache: Path | None = None,
     json_path: Path | None = None,
     say: Callable[[str], None] = print,
+    peers: Path | None = None,
 ) -> list[Measurement]:
-    """Measure ``stages`` at each scale; optionally write the measurements as JSON."""
+    """Measure ``stages`` at each scale; optionally write the measurements as JSON. The
+    peer scripts are read from ``peers`` (default: :func:`default_peers`)."""
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise OlistUsageError(f"unknown stage {bad[0]!r}; expected one of {', '.join(STAGES)}")
     cache = cache or default_cache()
+    peers = peers or default_peers()
     results: list[Measurement] = []
     for scale in scales:
         data = dataset(scale, cache, say=say)
         if "features" in stages:
-            results += bench_features(scale, data, runs if scale < 100 else 1, say)
+            results += bench_features(scale, data, runs if scale < 100 else 1, say, peers=peers)
         if "run" in stages:
             if scale <= RUN_MAX_SCALE:
-                results += bench_run(scale, data, runs, say)
+                results += bench_run(scale, data, runs, say, peers=peers)
             else:
                 say(f"run stage: only up to scale {RUN_MAX_SCALE:g}; skipped at {scale:g}")
     if json_path:

@@ -767,6 +767,15 @@ def bench(
             "--from-json", help="Measure nothing: print and plot the measurements in this file."
         ),
     ] = None,
+    peers: Annotated[
+        Path | None,
+        typer.Option(
+            "--peers",
+            help="The folder of peer scripts (the repository's benchmarks/peers). Default: "
+            "that folder beside the package or under the working directory; without it the "
+            "peers are skipped.",
+        ),
+    ] = None,
 ) -> None:
     """Time the feature stage against its peers and the parse floor, and the whole run.
 
@@ -794,6 +803,7 @@ def bench(
                 cache=cache,
                 json_path=json_out,
                 say=say,
+                peers=peers,
             )
         )
     typer.echo(format_table(results))

@@ -144,10 +144,11 @@ def test_notebook_peer_scores_every_customer_of_the_snapshot(tiny_data, notebook
 
 
 def test_run_commands_pair_ours_with_the_notebook_up_to_scale_1(tmp_path: Path) -> None:
-    from olist_fast.bench import NOTEBOOK, RUN_AS_OF, RUN_HORIZON, run_commands
+    from olist_fast.bench import NOTEBOOK, RUN_AS_OF, RUN_HORIZON, default_peers, run_commands
 
+    assert default_peers() == NOTEBOOK_SCRIPT.parent  # found beside the package
     said: list[str] = []
-    cmds = run_commands("DATA", tmp_path, 1.0, said.append)
+    cmds = run_commands("DATA", tmp_path, 1.0, said.append, peers=default_peers())
     assert list(cmds) == ["olist_fast", NOTEBOOK] and not said
     ours = cmds["olist_fast"]
     assert ours[1:4] == ["-m", "olist_fast", "run"]
@@ -156,8 +157,33 @@ def test_run_commands_pair_ours_with_the_notebook_up_to_scale_1(tmp_path: Path) 
         assert ours[ours.index(flag) + 1] == value
     assert cmds[NOTEBOOK][1:] == [str(NOTEBOOK_SCRIPT), "DATA", RUN_AS_OF, str(RUN_HORIZON),
                                   str(tmp_path / "notebook")]  # fmt: skip
-    cmds = run_commands("DATA", tmp_path, 10.0, said.append)
+    cmds = run_commands("DATA", tmp_path, 10.0, said.append, peers=default_peers())
     assert list(cmds) == ["olist_fast"] and "notebook" in said[0]
+    said.clear()  # without the peer scripts (a wheel install): ours alone, and how to add them
+    assert list(run_commands("DATA", tmp_path, 1.0, said.append, peers=None)) == ["olist_fast"]
+    assert said == [said[0]] and "--peers" in said[0] and "benchmarks/peers" in said[0]
+
+
+def test_bench_features_without_peers_times_ours_and_the_floor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import olist_fast.bench as b
+
+    seen: dict[str, list[str]] = {}
+
+    def record(commands: dict[str, list[str]], runs: int, say) -> dict:
+        seen.update(commands)
+        return {}
+
+    monkeypatch.setattr(b, "time_interleaved", record)
+    monkeypatch.setattr(b, "count_orders", lambda data: 0)
+    said: list[str] = []
+    b.bench_features(1.0, {"csv": tmp_path}, 1, said.append, peers=None)
+    assert list(seen) == ["olist_fast", "floor (parse needed columns)"]
+    assert any("--peers" in line for line in said)
+    seen.clear()
+    b.bench_features(1.0, {"csv": tmp_path}, 1, said.append, peers=b.default_peers())
+    assert list(seen) == ["olist_fast", "floor (parse needed columns)", "pandas", "duckdb"]
 
 
 def test_stage_seconds_is_tolerant(tmp_path: Path) -> None:
@@ -186,8 +212,8 @@ def test_bench_run_rows_and_ratio(monkeypatch: pytest.MonkeyPatch, scale: float)
 
     real = b.run_commands
 
-    def cheap(folder: str, out: Path, scale: float, say) -> dict[str, list[str]]:
-        cmds = real(folder, out, scale, say)  # which commands run at this scale
+    def cheap(folder: str, out: Path, scale: float, say, **kw) -> dict[str, list[str]]:
+        cmds = real(folder, out, scale, say, peers=b.default_peers())  # which run here
         fake = {"olist_fast": [sys.executable, "-c", WRITE_MANIFEST, str(out / "ours")],
                 b.NOTEBOOK: [sys.executable, "-c", "import time; time.sleep(0.05)"]}  # fmt: skip
         return {k: fake[k] for k in cmds}
@@ -215,7 +241,7 @@ def test_bench_runs_the_run_stage_up_to_scale_10(monkeypatch: pytest.MonkeyPatch
     calls: list[tuple[float, int]] = []
     monkeypatch.setattr(b, "dataset", lambda scale, cache, say: {})
     monkeypatch.setattr(
-        b, "bench_run", lambda scale, data, runs, say: calls.append((scale, runs)) or []
+        b, "bench_run", lambda scale, data, runs, say, **kw: calls.append((scale, runs)) or []
     )
     said: list[str] = []
     b.bench([1, 10, 20], stages=["run"], runs=4, cache=tmp_path, say=said.append)
