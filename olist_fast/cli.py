@@ -19,7 +19,6 @@ from polars._typing import EngineType
 from olist_fast import __version__
 from olist_fast.data import ensure_demo_data, resolve_data_dir
 from olist_fast.errors import OlistError
-from olist_fast.report import run_summary, validation_summary
 from olist_fast.validation import ValidationReport, validate
 
 if TYPE_CHECKING:
@@ -350,6 +349,8 @@ def generate(
 
 
 def print_report(report: ValidationReport) -> None:
+    from olist_fast.report import validation_summary  # numpy: not needed at startup
+
     out, err = validation_summary(report)
     for line in err:
         typer.echo(line, err=True)
@@ -519,6 +520,8 @@ JobsOpt = Annotated[
 
 
 def print_summary(result) -> None:
+    from olist_fast.report import run_summary
+
     for line in run_summary(result):
         typer.echo(line)
 

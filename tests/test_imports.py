@@ -5,6 +5,8 @@ for type checkers only and do not count."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import olist_fast
@@ -89,3 +91,14 @@ def test_the_cycle_check_finds_a_cycle() -> None:
         "def f():\n    from olist_fast.fitting import FittedModel\n"
     )
     assert runtime_imports(tree) == {"olist_fast.fitting"}
+
+
+def test_the_command_line_starts_without_the_numeric_stack() -> None:
+    """``olist-fast --help`` and every command's parsing import the CLI alone: numpy,
+    scikit-learn and matplotlib load only when a command needs them."""
+    code = (
+        "import sys, olist_fast.cli; "
+        "print(sorted(m for m in ('numpy', 'sklearn', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
