@@ -116,16 +116,16 @@ def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
 
 
 def sampled_propensity(model: FittedModel, snapshot: pl.DataFrame) -> tuple[np.ndarray, float]:
-    """The model's probabilities on the :func:`drift_sample` of ``snapshot``, and the
-    factor that scales their sum up to the whole snapshot."""
+    """The model's probabilities on the :func:`drift_sample` of ``snapshot``, and its
+    expected buyers in the whole snapshot (their sum, scaled up)."""
     sample = drift_sample(snapshot)
-    return model.propensity(sample), snapshot.height / sample.height
+    prob = model.propensity(sample)
+    return prob, float(prob.sum()) * snapshot.height / sample.height
 
 
 def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
     """The model's expected buyers in ``snapshot`` (estimated on its drift sample)."""
-    prob, scale = sampled_propensity(model, snapshot)
-    return float(prob.sum()) * scale
+    return sampled_propensity(model, snapshot)[1]
 
 
 @dataclass(frozen=True)
@@ -212,8 +212,7 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         trend = float(np.clip(intercept + slope * target, -LOG_MAX, LOG_MAX))
     else:
         slope, trend = 0.0, 0.0
-    prob, scale = sampled_propensity(model, snaps[target])
-    model_buyers = float(prob.sum()) * scale
+    prob, model_buyers = sampled_propensity(model, snaps[target])
     rate_buyers = latest_buyers * snaps[target].height / snaps[latest].height
     trend_buyers = model_buyers * float(np.exp(trend))
     raw = float(np.sqrt(trend_buyers * rate_buyers) / model_buyers)

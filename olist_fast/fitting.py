@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -19,7 +19,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from olist_fast.calibration import Drift, PlattCalibration, measure_drift, with_drift
 from olist_fast.config import RunConfig
 from olist_fast.encode import Encoding
-from olist_fast.io import OlistDataError
+from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import (
     Setup,
     by_rows,
@@ -185,10 +185,7 @@ class FittedModel:
         """A named setup fitted as of ``as_of`` on ``tables`` (typed LazyFrames or frames
         in memory), exactly as ``train(setup=...)`` fits it, without choosing or saving."""
         config = RunConfig(as_of=as_datetime(as_of), horizon_days=horizon_days, seed=seed)
-        with using_threads(config.n_jobs):
-            snaps = read_snapshots(config, tables=tables)
-            model, _ = fit_final_model(setup_named(setup), snaps, seed=config.seed)
-        return model
+        return fit_as_of(config, setup_named(setup), tables=tables)
 
     def scores(self, snapshot: pl.DataFrame) -> pl.DataFrame:
         """The ranked score table of a snapshot you built (:func:`olist_fast.score_customers`).
@@ -414,3 +411,21 @@ def fit_final_model(
         )
     drift = measure_drift(model, snaps, 0)
     return with_drift(model, drift), drift
+
+
+def fit_as_of(
+    config: RunConfig,
+    setup: Setup | Callable[[Snapshots], Setup],
+    *,
+    tables: Mapping[str, Any] | None = None,
+    storage_options: StorageOptions = None,
+) -> FittedModel:
+    """The final model of ``config``'s protocol (:func:`fit_final_model`, its level
+    measured on snapshot 0), for a setup given, or chosen on the snapshots by ``setup``
+    when it is a function of them; within ``config.n_jobs`` threads."""
+    with using_threads(config.n_jobs):
+        # snapshot 0 too: the level of the final calibration is measured on it
+        snaps = read_snapshots(config, tables=tables, storage_options=storage_options)
+        chosen = setup if isinstance(setup, Setup) else setup(snaps)
+        model, _ = fit_final_model(chosen, snaps, seed=config.seed)
+    return model

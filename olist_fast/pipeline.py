@@ -45,6 +45,7 @@ from olist_fast.fitting import (
 )
 from olist_fast.fitting import (
     FittedModel,
+    fit_as_of,
     fit_final_model,
     package_versions,
     score_customers,
@@ -69,7 +70,6 @@ from olist_fast.protocol import (
     Protocol,
     Snapshots,
     make_snapshots,
-    read_snapshots,
 )
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.selection import Selection, select_setup
@@ -511,20 +511,21 @@ def train(
         target = local_out(model_dir, "train")
     else:
         target = local_out(config.out, "train") / "model"
-    with using_threads(config.n_jobs):
-        # snapshot 0 too: the level of the final calibration is measured on it
-        snaps = read_snapshots(config, tables=tables, storage_options=storage_options)
-        if setup is None:
-            chosen = select_setup(
-                setup_pool(snaps, None), snaps, seed=config.seed, say=log.info
-            ).chosen
-            log.info("chosen setup: %s", chosen.name)
-        else:
-            chosen = setup_named(setup)
-        model, _ = fit_final_model(chosen, snaps, seed=config.seed)
-        if save:
-            with atomic_dir(target) as tmp_dir:
-                model.save(tmp_dir)
+
+    def choose(snaps: Snapshots) -> Setup:
+        chosen = select_setup(setup_pool(snaps, None), snaps, seed=config.seed, say=log.info)
+        log.info("chosen setup: %s", chosen.chosen.name)
+        return chosen.chosen
+
+    model = fit_as_of(
+        config,
+        choose if setup is None else setup_named(setup),
+        tables=tables,
+        storage_options=storage_options,
+    )
+    if save:
+        with atomic_dir(target) as tmp_dir:
+            model.save(tmp_dir)
     return model
 
 
