@@ -54,11 +54,28 @@ class Encoding:
             kept = counts.filter(pl.col("count") >= min_count)[col].sort().to_list()
             cats[col] = kept
         full = cls(categories=cats)
-        distinct = snapshot.lazy().select(
-            e.fill_nan(None).n_unique() for e in full._all_expressions()
+        # one value or missing everywhere (NaN counts as missing): every row null, or no
+        # row null and the smallest value the largest (min and max stream, where counting
+        # distinct values of millions of rows hashes them)
+        exprs = [e.fill_nan(None) for e in full._all_expressions()]
+        stats = (
+            snapshot.lazy()
+            .select(
+                *(e.null_count().alias(f"n{i}") for i, e in enumerate(exprs)),
+                *(e.min().alias(f"lo{i}") for i, e in enumerate(exprs)),
+                *(e.max().alias(f"hi{i}") for i, e in enumerate(exprs)),
+            )
+            .collect()
+            .row(0, named=True)
         )
-        n_values = distinct.collect().row(0, named=True)
-        return cls(categories=cats, dropped=[n for n in full.names if n_values[n] <= 1])
+        rows = snapshot.height
+        constant = [
+            name
+            for i, name in enumerate(full._all_names())
+            if stats[f"n{i}"] == rows
+            or (stats[f"n{i}"] == 0 and stats[f"lo{i}"] == stats[f"hi{i}"])
+        ]
+        return cls(categories=cats, dropped=[n for n in full.names if n in set(constant)])
 
     @property
     def names(self) -> list[str]:

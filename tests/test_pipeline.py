@@ -307,3 +307,23 @@ def test_short_and_long_horizons(data_dir: Path, tmp_path: Path, horizon: int) -
     if horizon == 180:  # 6 horizons back is before the data: fewer folds, said
         assert len(result.metrics["selection"]["folds"]) < 3
         assert result.metrics["selection"]["notes"]
+
+
+def test_the_encoding_leaves_out_exactly_the_constant_columns(small_tables) -> None:
+    """A column is left out when every row has one value, or none (null or NaN): a column
+    with one value and some missing ones is kept (its missing rows carry information)."""
+    from olist_fast.encode import Encoding
+    from olist_fast.features import build_snapshot
+
+    snap = build_snapshot({k: v.lazy() for k, v in small_tables.items()}, as_of=AS_OF).collect()
+    n = snap.height
+    edited = snap.with_columns(
+        pl.lit(float("nan")).alias("freight_ratio"),  # NaN everywhere: missing
+        pl.lit(4.0).alias("avg_installments"),  # one value
+        pl.Series("avg_item_price", [None] + [7.5] * (n - 1), dtype=pl.Float64),  # one + null
+        pl.Series("avg_delay_days", [1.0, 2.0] + [1.0] * (n - 2)),  # two values
+    )
+    dropped = set(Encoding.fit(edited).dropped)
+    assert {"freight_ratio", "avg_installments"} <= dropped
+    assert not {"avg_item_price", "avg_item_price_missing", "avg_delay_days"} & dropped
+    assert "freight_ratio_missing" in dropped  # missing everywhere: one value, 1
