@@ -33,7 +33,7 @@ from olist_fast.evaluate import (
     value_report,
 )
 from olist_fast.fitting import fit_calibrated
-from olist_fast.models import Setup, fit_setup, notebook_setups, predict_positive
+from olist_fast.models import Setup, by_slices, fit_setup, notebook_setups, predict_positive
 from olist_fast.protocol import Snapshots, TrainingSet, training_set
 
 TEST = 1
@@ -118,7 +118,7 @@ def run_backtest(
     fitted, and measure it there against the baselines."""
     ts = training_set(snaps, TEST, seed=seed)
     test = snaps[TEST]
-    X, y = ts.encoding.transform(test), snaps.labels(TEST)
+    y = snaps.labels(TEST)
     model = fit_calibrated(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
     drift, notes = measure_drift(model, snaps, TEST), []
     if drift is None:
@@ -127,7 +127,13 @@ def run_backtest(
             "its calibration window"
         )
     drifted = with_drift(model, drift)
-    prob = drifted.calibration(drifted.score(X))
+    # the test window encoded slice by slice: no matrix of all its rows
+    both = by_slices(
+        test.height,
+        model.encoder(test),
+        lambda X: np.column_stack([model.score(X), model.spend_of(X)]),
+    )
+    prob, expected_spend = drifted.calibration(both[:, 0]), both[:, 1]
     naive = naive_ranking(test)
     scores: dict[str, np.ndarray] = {
         f"chosen:{chosen.name} (calibrated)": prob,
@@ -135,6 +141,7 @@ def run_backtest(
     }
     notebook_name, peer_value = None, {}
     if compare:
+        X = ts.encoding.transform(test)  # compare: every setup, small shops
         extra = _compare_scores(chosen, pool, snaps, ts, X, seed=seed)
         btyd = btyd_forecast(test, snaps.protocol.horizon_days)
         extra[BTYD_NAME] = btyd.p_buy
@@ -176,7 +183,6 @@ def run_backtest(
     buyers = y == 1
     realized = test["future_spend"].to_numpy()
     actual = realized[buyers]
-    expected_spend = model.spend_of(X)
     model_spend = expected_spend[buyers]
     naive_spend = test["avg_order_value"].to_numpy()[buyers]
     return Backtest(

@@ -23,6 +23,7 @@ from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import (
     Setup,
     by_rows,
+    by_slices,
     fit_setup,
     make_spend_regressor,
     openmp_limited,
@@ -69,7 +70,15 @@ class FittedModel:
         return predict_positive(self.classifier, X)
 
     def propensity(self, snapshot: pl.DataFrame) -> np.ndarray:
-        return self.calibration(self.score(self.encoding.transform(snapshot)))
+        return self.calibration(self.score_frame(snapshot))
+
+    def score_frame(self, snapshot: pl.DataFrame) -> np.ndarray:
+        """:meth:`score` of a snapshot, encoded slice by slice (:func:`by_slices`)."""
+        return by_slices(snapshot.height, self.encoder(snapshot), self.score)
+
+    def encoder(self, snapshot: pl.DataFrame) -> Callable[[int, int], np.ndarray]:
+        """The encoded rows of one slice of ``snapshot``."""
+        return lambda offset, length: self.encoding.transform(snapshot.slice(offset, length))
 
     def spend_of(self, X: np.ndarray) -> np.ndarray:
         """Expected spend if the customer buys (a mean, not the median the log model
@@ -378,9 +387,13 @@ SCORE_COLUMNS = (
 
 def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
     """The ranked score table of a snapshot: one row per customer, best first."""
-    X = model.encoding.transform(snapshot)
-    p = model.calibration(model.score(X))
-    spend = model.spend_of(X)
+    both = by_slices(
+        snapshot.height,
+        model.encoder(snapshot),
+        lambda X: np.column_stack([model.score(X), model.spend_of(X)]),
+    )
+    p = model.calibration(both[:, 0])
+    spend = both[:, 1]
     df = pl.DataFrame(
         {
             "customer_unique_id": snapshot["customer_unique_id"],

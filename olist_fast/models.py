@@ -484,6 +484,30 @@ def by_rows(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.nd
         return np.concatenate(list(ex.map(part, chunks)))
 
 
+def by_slices(
+    n: int,
+    encode: Callable[[int, int], np.ndarray],
+    predict: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``predict(encode(0, n))`` where ``encode(offset, length)`` builds the rows of one
+    slice: each of :func:`by_rows`'s chunks is encoded on its own, so the matrix of all
+    ``n`` rows never exists (millions of customers times the encoded columns). The same
+    chunks as :func:`by_rows`, so the same bits."""
+    if n < 2 * PREDICT_CHUNK:
+        return by_rows(predict, encode(0, n))
+    chunks = np.array_split(np.arange(n), n // PREDICT_CHUNK)
+
+    def part(rows: np.ndarray) -> np.ndarray:
+        X = encode(int(rows[0]), len(rows))
+        with openmp_limited():
+            return predict(X)
+
+    if threads() < 2:
+        return np.concatenate([part(rows) for rows in chunks])
+    with ThreadPoolExecutor(threads()) as ex:
+        return np.concatenate(list(ex.map(part, chunks)))
+
+
 def _predict_positive(model: Any, final: Any, X: np.ndarray) -> np.ndarray:
     """Forests predict on one thread here (callers spread rows over threads instead); a
     forest's ``n_jobs`` stays 1 after its first prediction (restoring it while another

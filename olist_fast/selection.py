@@ -24,7 +24,7 @@ from datetime import datetime
 import numpy as np
 
 from olist_fast.evaluate import auc_score
-from olist_fast.models import Setup, fit_setup, predict_positive
+from olist_fast.models import Setup, by_slices, fit_setup, predict_positive
 from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, training_set, usable_folds
 
@@ -157,14 +157,19 @@ def evaluate_folds(
     The blend's scores are the mean of its two parts' probabilities, so where both parts
     are in the pool it is scored from their fits, not fitted again."""
     sets = {j: training_set(snaps, j, seed=seed) for j in folds}
-    tests = {j: sets[j].encoding.transform(snaps[j]) for j in folds}
     parts = {"logistic", "random_forest"}
     derive_blend = parts <= {c.name for c in pool}
     tasks = [(j, c) for j in folds for c in pool if not (derive_blend and c.kind == "blend")]
 
     def fit_and_score(task: tuple[int, Setup]) -> np.ndarray:
         j, c = task
-        return predict_positive(fit_setup(c, sets[j].X, sets[j].y, seed), tests[j])
+        model = fit_setup(c, sets[j].X, sets[j].y, seed)
+        test, encoding = snaps[j], sets[j].encoding
+        return by_slices(  # the test window encoded slice by slice: no matrix of all its rows
+            test.height,
+            lambda offset, length: encoding.transform(test.slice(offset, length)),
+            lambda X: predict_positive(model, X),
+        )
 
     with ThreadPoolExecutor(threads()) as ex:
         scores = dict(
