@@ -53,6 +53,10 @@ SAMPLE_ABOVE_ROWS = 100_000
 """Negative sampling only for training sets larger than this: it is there for speed, and
 on small shops it changed nothing beyond seed noise (docs/model-quality.md) while the
 fits are fast anyway."""
+MAX_NEGATIVES = 100_000
+"""Negative sampling keeps at most this many non-buyers in one training set, however
+many buyers it has: once buyers are plentiful, more non-buyers cost time in every fit
+and no ranking (docs/performance.md: the cap measured)."""
 BALANCED_ENOUGH = 0.25
 """Minority / majority ratio from which no class weights or SMOTE are applied."""
 SMOTE_RATIO = BALANCED_ENOUGH
@@ -233,8 +237,8 @@ class Imbalance:
 
     * **Negative sampling** only where rows and negatives are plentiful: when the training
       set has more than ``SAMPLE_ABOVE_ROWS`` rows and non-buyers outnumber buyers more
-      than ``NEG_PER_POS`` to one, keep every buyer and a random
-      ``NEG_PER_POS * buyers / non-buyers`` share of the non-buyers (weight 1 / share when
+      than ``NEG_PER_POS`` to one, keep every buyer and a random share of the non-buyers:
+      ``NEG_PER_POS`` per buyer, at most ``MAX_NEGATIVES`` in all (weight 1 / share when
       calibrating, so probabilities refer to the whole population).
     * **Class weights** (balanced) only where the kept classes are further apart than
       ``BALANCED_ENOUGH`` (minority / majority); above it nothing is reweighted.
@@ -249,9 +253,10 @@ class Imbalance:
     def negative_rate(self) -> float:
         if self.positives + self.negatives <= SAMPLE_ABOVE_ROWS:
             return 1.0
-        if self.negatives <= NEG_PER_POS * self.positives:
+        kept = min(NEG_PER_POS * self.positives, MAX_NEGATIVES)
+        if self.negatives <= kept:
             return 1.0
-        return NEG_PER_POS * self.positives / self.negatives
+        return kept / self.negatives
 
     @property
     def ratio(self) -> float:

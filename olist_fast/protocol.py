@@ -249,6 +249,15 @@ def row_hashes(frame: pl.DataFrame) -> np.ndarray:
     return frame.select(content.hash(ROW_HASH_SEED)).to_series().to_numpy()
 
 
+def sampling_uniforms(frame: pl.DataFrame, seed: int) -> np.ndarray:
+    """A number in [0, 1) for each row, pseudo-random, made from the row's content (its
+    ``customer_unique_id`` left out) and ``seed``: the negative sample keeps the rows
+    below the sampling rate."""
+    content = pl.struct(pl.exclude("customer_unique_id"))
+    h = frame.select(content.hash(ROW_HASH_SEED + 1 + seed)).to_series().to_numpy()
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
 def content_order(frame: pl.DataFrame, *, customers: bool = True) -> np.ndarray:
     """An order of ``frame``'s rows that depends on their content alone: by the hash of
     each row without its ``customer_unique_id``, ties broken by a hash of everything the
@@ -278,19 +287,22 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
         [snaps[j].with_columns(pl.lit(k, dtype=pl.Int32).alias(SOURCE)) for k, j in enumerate(idx)],
         how="vertical",
     )
-    stacked = stacked[content_order(stacked)]
-    source_all = stacked[SOURCE].to_numpy()
-    frame = stacked.drop(SOURCE)
-    y_all = labels_of(frame)
-    imbalance = Imbalance.of(y_all)
+    imbalance = Imbalance.of(labels_of(stacked))
     rate = imbalance.negative_rate
-    rng = np.random.default_rng(seed)
-    keep = (y_all == 1) | (rng.random(len(y_all)) < rate)
-    rows = np.flatnonzero(keep)
-    kept = frame[rows]
-    encoding = Encoding.fit(frame)
-    y = y_all[rows]
-    source = source_all[rows]
+    encoding = Encoding.fit(stacked.drop(SOURCE))
+    if rate < 1:
+        # the sample is drawn before the rows are ordered, so only the kept rows are
+        # sorted; each row is kept by a pseudo-random number made from its content (and
+        # the seed), so renaming the customers keeps the same rows
+        keep = (labels_of(stacked) == 1) | (sampling_uniforms(stacked.drop(SOURCE), seed) < rate)
+        stacked = stacked.filter(pl.Series(keep))
+        stacked = stacked[content_order(stacked.drop(SOURCE))]
+        kept = stacked.drop(SOURCE)
+        y, source = labels_of(kept), stacked[SOURCE].to_numpy()
+    else:
+        stacked = stacked[content_order(stacked)]
+        kept = stacked.drop(SOURCE)
+        y, source = labels_of(kept), stacked[SOURCE].to_numpy()
     # the customer as the first row it has in content order: independent of its id
     first_row = kept.with_row_index("_row").select(pl.col("_row").min().over("customer_unique_id"))
     return TrainingSet(

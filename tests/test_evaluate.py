@@ -185,3 +185,39 @@ def test_value_panel_draws_expected_against_realized_per_decile() -> None:
     empty = Figure().subplots()
     _value_panel(empty, {})
     assert not empty.patches and "not measured" in empty.get_title()
+
+
+def test_bootstrap_on_a_sample_of_non_buyers_is_centred_and_no_narrower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above BOOT_MAX_NEGATIVES non-buyers the resamples draw from a sample of them: each
+    score's resampled AUCs centre on its AUC over every row, and the interval is at least
+    as wide as the full bootstrap's (the sample's non-buyers vary more)."""
+    import olist_fast.evaluate as E
+
+    y, strong, weak = scores(n=60_000, seed=3)
+    full = bootstrap_aucs(y, [strong, weak], n_boot=300, random_state=2)
+    monkeypatch.setattr(E, "BOOT_MAX_NEGATIVES", 5_000)
+    sub = E.bootstrap_aucs(y, [strong, weak], n_boot=300, random_state=2)
+    for k, s in enumerate((strong, weak)):
+        assert sub[:, k].mean() == pytest.approx(auc_score(y, s), abs=0.003)
+        assert sub[:, k].std() >= 0.95 * full[:, k].std()
+        assert sub[:, k].std() < 2 * full[:, k].std()
+
+
+def test_the_lift_interval_draws_its_weights_in_bounded_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Drawing the lift's resample weights a few resamples at a time (many rows) gives an
+    interval as good as drawing 50 at once."""
+    import olist_fast.evaluate as E
+
+    y, strong, weak = scores(n=60_000, seed=4)
+    boot = bootstrap_aucs(y, [strong, weak], n_boot=200)
+    wide = paired_difference(y, ("strong", strong), ("weak", weak), boot)
+    monkeypatch.setattr(E, "LIFT_CELLS", 30_000)  # a few resamples per block here
+    narrow = E.paired_difference(y, ("strong", strong), ("weak", weak), boot)
+    assert narrow.lift_top10_diff == wide.lift_top10_diff
+    width = wide.lift_top10_diff_high - wide.lift_top10_diff_low
+    assert narrow.lift_top10_diff_low == pytest.approx(wide.lift_top10_diff_low, abs=0.25 * width)
+    assert narrow.lift_top10_diff_high == pytest.approx(wide.lift_top10_diff_high, abs=0.25 * width)

@@ -9,6 +9,7 @@ import pytest
 from imblearn.pipeline import Pipeline as ImbPipeline
 
 from olist_fast.models import (
+    MAX_NEGATIVES,
     MAX_TREES,
     NEG_PER_POS,
     SIMPLICITY_ORDER,
@@ -60,6 +61,8 @@ def test_random_forest_scores_are_bit_reproducible() -> None:
         (600, 400, 1.0, False, False),  # more buyers than not: balanced enough
         (5, 200_000, 5 * NEG_PER_POS / 200_000, True, False),  # too few buyers to interpolate
         (900, 100, 1.0, True, True),  # non-buyers are the minority
+        (80_000, 8_000_000, MAX_NEGATIVES / 8_000_000, False, False),  # plentiful: capped
+        (10_000, 400_000, MAX_NEGATIVES / 400_000, True, True),  # the cap binds at 5k buyers
     ],
 )
 def test_imbalance_rule_follows_the_class_counts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -52,3 +53,37 @@ def test_require_is_one_line_naming_the_snapshot_and_what_to_change() -> None:
         require(Snapshots(p, frames), "backtest test", [1])
     msg = str(err.value)
     assert "\n" not in msg and "2018-03-03" in msg and "--as-of" in msg
+
+
+def test_a_sampled_training_set_keeps_every_buyer_and_a_weighted_share_of_the_rest(
+    monkeypatch: pytest.MonkeyPatch, small_tables
+) -> None:
+    """With sampling on (thresholds lowered to this small shop), the training set holds
+    every buyer and about ``rate`` of the non-buyers, weighted 1 / rate; the rows kept do
+    not depend on the customers' names, and another seed keeps other rows."""
+    import olist_fast.models as M
+    from olist_fast.protocol import Protocol, build_protocol_snapshots, training_set
+
+    monkeypatch.setattr(M, "SAMPLE_ABOVE_ROWS", 10)
+    monkeypatch.setattr(M, "MAX_NEGATIVES", 300)
+    tables = {k: v.lazy() for k, v in small_tables.items()}
+    snaps = build_protocol_snapshots(tables, Protocol(as_of=datetime(2018, 6, 1), folds=0))
+    ts = training_set(snaps, 0, seed=0)
+    y_all = np.concatenate([snaps.labels(j) for j in (1, 2)])
+    pos, neg = int(y_all.sum()), int(len(y_all) - y_all.sum())
+    rate = ts.imbalance.negative_rate
+    assert rate == pytest.approx(min(M.NEG_PER_POS * pos, 300) / neg) and rate < 0.5
+    assert int(ts.y.sum()) == pos  # every buyer
+    kept_neg = int((ts.y == 0).sum())
+    assert abs(kept_neg - rate * neg) < 4 * math.sqrt(rate * neg)  # binomial
+    assert np.all(ts.weight[ts.y == 0] == 1 / rate) and np.all(ts.weight[ts.y == 1] == 1)
+    assert ts.X.shape[0] == len(ts.y) == len(ts.spend) == len(ts.groups)
+    renamed = Snapshots(
+        snaps.protocol,
+        [f.with_columns(("x" + pl.col("customer_unique_id")).alias("customer_unique_id"))
+         for f in snaps.frames],
+    )  # fmt: skip
+    again = training_set(renamed, 0, seed=0)
+    assert np.array_equal(again.X, ts.X, equal_nan=True) and np.array_equal(again.y, ts.y)
+    other = training_set(snaps, 0, seed=1)
+    assert int(other.y.sum()) == pos and not np.array_equal(other.X, ts.X, equal_nan=True)
