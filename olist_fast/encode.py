@@ -47,20 +47,23 @@ class Encoding:
     """Encoded columns left out: one value, or missing, for every training row."""
 
     @classmethod
-    def fit(cls, snapshot: pl.DataFrame, *, min_count: int = 20) -> Encoding:
+    def fit(cls, snapshot: pl.DataFrame | pl.LazyFrame, *, min_count: int = 20) -> Encoding:
+        """Learn the encoding from training rows (a frame, or a lazy one that is read
+        without being collected whole)."""
+        lazy = snapshot.lazy()
         cats = {}
         for col in CATEGORICAL:
-            counts = snapshot[col].drop_nulls().value_counts()
-            kept = counts.filter(pl.col("count") >= min_count)[col].sort().to_list()
-            cats[col] = kept
+            counts = lazy.group_by(col).len().filter(pl.col(col).is_not_null())
+            kept = counts.filter(pl.col("len") >= min_count).select(col).collect()
+            cats[col] = kept[col].sort().to_list()
         full = cls(categories=cats)
         # one value or missing everywhere (NaN counts as missing): every row null, or no
         # row null and the smallest value the largest (min and max stream, where counting
         # distinct values of millions of rows hashes them)
         exprs = [e.fill_nan(None) for e in full._all_expressions()]
         stats = (
-            snapshot.lazy()
-            .select(
+            lazy.select(
+                pl.len().alias("rows"),
                 *(e.null_count().alias(f"n{i}") for i, e in enumerate(exprs)),
                 *(e.min().alias(f"lo{i}") for i, e in enumerate(exprs)),
                 *(e.max().alias(f"hi{i}") for i, e in enumerate(exprs)),
@@ -68,7 +71,7 @@ class Encoding:
             .collect()
             .row(0, named=True)
         )
-        rows = snapshot.height
+        rows = stats["rows"]
         constant = [
             name
             for i, name in enumerate(full._all_names())

@@ -283,26 +283,31 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
     :func:`content_order`."""
     p = snaps.protocol
     idx = [j for j in p.train_indices(test) if snaps[j].height > 0]
-    stacked = pl.concat(
-        [snaps[j].with_columns(pl.lit(k, dtype=pl.Int32).alias(SOURCE)) for k, j in enumerate(idx)],
-        how="vertical",
-    )
-    imbalance = Imbalance.of(labels_of(stacked))
+    frames = [
+        snaps[j].with_columns(pl.lit(k, dtype=pl.Int32).alias(SOURCE)) for k, j in enumerate(idx)
+    ]
+    imbalance = Imbalance.of(np.concatenate([labels_of(f) for f in frames]))
     rate = imbalance.negative_rate
-    encoding = Encoding.fit(stacked.drop(SOURCE))
+    # fitted over every training row, read lazily: the stack of all rows is never built
+    encoding = Encoding.fit(pl.concat([f.lazy().drop(SOURCE) for f in frames]))
     if rate < 1:
-        # the sample is drawn before the rows are ordered, so only the kept rows are
-        # sorted; each row is kept by a pseudo-random number made from its content (and
-        # the seed), so renaming the customers keeps the same rows
-        keep = (labels_of(stacked) == 1) | (sampling_uniforms(stacked.drop(SOURCE), seed) < rate)
-        stacked = stacked.filter(pl.Series(keep))
+        # the sample is drawn before the rows are stacked and ordered, so only the kept
+        # rows are copied and sorted; each row is kept by a pseudo-random number made from
+        # its content (and the seed), so renaming the customers keeps the same rows
+        frames = [
+            f.filter(
+                (pl.Series(labels_of(f)) == 1)
+                | pl.Series(sampling_uniforms(f.drop(SOURCE), seed) < rate)
+            )
+            for f in frames
+        ]
+        stacked = pl.concat(frames, how="vertical")
         stacked = stacked[content_order(stacked.drop(SOURCE))]
-        kept = stacked.drop(SOURCE)
-        y, source = labels_of(kept), stacked[SOURCE].to_numpy()
     else:
+        stacked = pl.concat(frames, how="vertical")
         stacked = stacked[content_order(stacked)]
-        kept = stacked.drop(SOURCE)
-        y, source = labels_of(kept), stacked[SOURCE].to_numpy()
+    kept = stacked.drop(SOURCE)
+    y, source = labels_of(kept), stacked[SOURCE].to_numpy()
     # the customer as the first row it has in content order: independent of its id
     first_row = kept.with_row_index("_row").select(pl.col("_row").min().over("customer_unique_id"))
     return TrainingSet(
