@@ -87,3 +87,24 @@ def test_a_sampled_training_set_keeps_every_buyer_and_a_weighted_share_of_the_re
     assert np.array_equal(again.X, ts.X, equal_nan=True) and np.array_equal(again.y, ts.y)
     other = training_set(snaps, 0, seed=1)
     assert int(other.y.sum()) == pos and not np.array_equal(other.X, ts.X, equal_nan=True)
+
+
+def test_a_fold_tests_on_every_buyer_and_a_sample_of_the_rest_above_the_cap(
+    monkeypatch: pytest.MonkeyPatch, small_tables
+) -> None:
+    import olist_fast.selection as S
+    from olist_fast.features import build_snapshots
+    from olist_fast.protocol import labels_of
+
+    (snap,) = build_snapshots({k: v.lazy() for k, v in small_tables.items()}, ["2018-03-01"])
+    assert S.fold_test_rows(snap, seed=0) is snap  # below the cap: every row
+    y = labels_of(snap)
+    monkeypatch.setattr(S, "FOLD_MAX_NEGATIVES", 200)
+    sample = S.fold_test_rows(snap, seed=0)
+    ys = labels_of(sample)
+    neg = int(len(y) - y.sum())
+    assert int(ys.sum()) == int(y.sum()) and abs(int(len(ys) - ys.sum()) - 200) < 4 * math.sqrt(200)
+    renamed = snap.with_columns(("x" + pl.col("customer_unique_id")).alias("customer_unique_id"))
+    again = S.fold_test_rows(renamed, seed=0)
+    assert again["customer_unique_id"].to_list() == ["x" + c for c in sample["customer_unique_id"]]
+    assert neg > 200
