@@ -285,37 +285,64 @@ def warm_imports() -> threading.Thread:
     return thread
 
 
+@dataclass
+class Engine:
+    """Where ``run`` builds its snapshots and scores the final one. :func:`run` holds the
+    one list of stages (read, features, the model stage, score, write) and calls an
+    engine for reading, for the snapshots and for scoring. This class is the
+    single-machine engine (Polars, in this process; ``tables``: frames in memory instead
+    of ``config.data``, ``storage_options``: for an object-store URL);
+    :class:`olist_fast.spark.SparkEngine` supplies the same three stages from Spark."""
+
+    tables: Tables | None = None
+    storage_options: StorageOptions = None
+
+    def read(self, config: RunConfig) -> Source:
+        """The data and its resolved ``as_of``."""
+        return read_source(
+            config.data, config.as_of, tables=self.tables, storage_options=self.storage_options
+        )
+
+    def snapshots(self, source: Source, protocol: Protocol, config: RunConfig) -> Snapshots:
+        """Every snapshot of ``protocol`` (snapshot 0 to score, the labelled ones to learn
+        from) as Polars frames sorted by ``customer_unique_id``."""
+        return make_snapshots(source, protocol, strict=config.strict)
+
+    def score(self, final: FittedModel, snaps: Snapshots) -> pl.DataFrame:
+        """The ranked scores of snapshot 0's customers (:data:`SCORE_COLUMNS`)."""
+        return score_customers(final, snaps[0])
+
+
 def run(
     config: RunConfig | None = None,
     /,
     *,
     tables: Tables | None = None,
     storage_options: StorageOptions = None,
+    engine: Engine | None = None,
     **overrides: Any,
 ) -> RunResult:
     """The whole job: snapshots, model choice on folds, backtest, final fit, scores, files.
 
     Settings come from ``config`` and/or keyword ``overrides`` (the fields of
     :class:`RunConfig`; overrides win). The data is ``data`` (a folder or an object-store
-    URL, read with ``storage_options``) or ``tables`` (frames in memory). Progress goes
-    to the ``olist_fast`` logger."""
+    URL, read with ``storage_options``) or ``tables`` (frames in memory). ``engine``
+    builds the snapshots and scores (default: this process, with Polars; see
+    :class:`Engine`). Progress goes to the ``olist_fast`` logger."""
     config = RunConfig.merged(config, overrides)
+    if engine is None:
+        engine = Engine(tables, storage_options)
+    elif tables is not None or storage_options is not None:
+        raise OlistUsageError("run: pass tables and storage_options to the engine, not beside it")
     out = local_out(config.out, "run")
     timer = Timer(log.info)
     warm_imports()
     with using_threads(config.n_jobs):
-        source = timer.run(
-            "read",
-            lambda: read_source(
-                config.data, config.as_of, tables=tables, storage_options=storage_options
-            ),
-        )
+        source = timer.run("read", lambda: engine.read(config))
         protocol = config.protocol(source.as_of)
-        snaps = timer.run(
-            "features", lambda: make_snapshots(source, protocol, strict=config.strict)
-        )
+        snaps = timer.run("features", lambda: engine.snapshots(source, protocol, config))
         stage = model_stage(snaps, config, source.data_dir, timer)
-        scores = timer.run("score", lambda: score_customers(stage.final, snaps[0]))
+        scores = timer.run("score", lambda: engine.score(stage.final, snaps))
         files = timer.run(
             "write",
             lambda: write_outputs(

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from olist_fast.cli import app
 from olist_fast.config import RunConfig
+from olist_fast.errors import OlistUsageError
 from olist_fast.io import OlistDataError, scan_olist
 from olist_fast.pipeline import SCORE_COLUMNS, run, score, train
 from olist_fast.schema import TABLES
@@ -327,3 +328,34 @@ def test_the_encoding_leaves_out_exactly_the_constant_columns(small_tables) -> N
     assert {"freight_ratio", "avg_installments"} <= dropped
     assert not {"avg_item_price", "avg_item_price_missing", "avg_delay_days"} & dropped
     assert "freight_ratio_missing" in dropped  # missing everywhere: one value, 1
+
+
+def test_run_takes_its_snapshots_and_scores_from_the_engine(data_dir: Path, tmp_path: Path) -> None:
+    """``run`` holds the one list of stages; an engine supplies reading, the snapshots and
+    the scores (Spark's is checked against the local run in test_spark.py)."""
+    from olist_fast.pipeline import Engine
+
+    calls: list[str] = []
+
+    class Recording(Engine):
+        def read(self, config):
+            calls.append("read")
+            return super().read(config)
+
+        def snapshots(self, source, protocol, config):
+            calls.append("snapshots")
+            return super().snapshots(source, protocol, config)
+
+        def score(self, final, snaps):
+            calls.append("score")
+            table = super().score(final, snaps)
+            return table.with_columns(pl.col("propensity") * 0)  # visibly the engine's
+
+    config = RunConfig(data=data_dir, out=tmp_path, n_boot=20, models=("logistic",))
+    result = run(config, engine=Recording())
+    assert calls == ["read", "snapshots", "score"]
+    assert result.scores["propensity"].sum() == 0
+    written = pl.read_csv(result.files["scores"])
+    assert written["propensity"].sum() == 0
+    with pytest.raises(OlistUsageError, match="pass tables and storage_options to the engine"):
+        run(config, engine=Engine(), storage_options={"anon": "true"})

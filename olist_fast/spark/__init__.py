@@ -29,7 +29,7 @@ from olist_fast.spark._plan import (
     to_polars,
 )
 from olist_fast.spark._read import read_tables
-from olist_fast.spark._run import run_on_spark
+from olist_fast.spark._run import SparkEngine, run_on_spark
 from olist_fast.spark._scoring import score
 from olist_fast.spark._session import java_executable, session
 
@@ -38,6 +38,7 @@ __all__ = [
     "FEATURE_TABLES",
     "ORDERS_PER_PARTITION",
     "DataFacts",
+    "SparkEngine",
     "Written",
     "coverage",
     "data_facts",

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from olist_fast.config import RunConfig
+from olist_fast.data import Source
 from olist_fast.features import LABELS
+from olist_fast.fitting import FittedModel
 from olist_fast.io import is_url, locate_olist
+from olist_fast.pipeline import Engine, RunResult, run
+from olist_fast.protocol import Protocol, Snapshots, check_data_gap, require_roles
 from olist_fast.spark._facts import DataFacts
 from olist_fast.spark._jobs import job_inputs
 from olist_fast.spark._plan import AS_OF, features_many, to_polars
@@ -24,10 +29,6 @@ from olist_fast.spark._session import pandas3_warning_filtered, spark_errors
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-    from olist_fast.config import RunConfig
-    from olist_fast.pipeline import RunResult
-    from olist_fast.protocol import Protocol
 
 log = logging.getLogger("olist_fast")
 
@@ -72,6 +73,54 @@ def protocol_snapshots(
     return frames, now
 
 
+@dataclass
+class SparkEngine(Engine):
+    """The snapshots and the final scores of :func:`olist_fast.pipeline.run` made in
+    Spark (:class:`olist_fast.pipeline.Engine`): the integrity counts and the default
+    ``as_of`` decided over all the data, every snapshot built in one Spark job, the
+    labelled ones collected to the driver for the unchanged model stage, snapshot 0
+    scored in the executors. ``spark`` reuses a session; otherwise one starts on
+    ``master``. The data is a local folder or a URL Spark can read (``config.data``);
+    the manifest hashes local files only."""
+
+    master: str | None = None
+    partitions: int | None = None
+    spark: SparkSession | None = None
+    _tables: Mapping[str, DataFrame] = field(default_factory=dict, repr=False)
+    _facts: DataFacts | None = field(default=None, repr=False)
+    _now: DataFrame | None = field(default=None, repr=False)
+
+    def read(self, config: RunConfig) -> Source:
+        from olist_fast.data import resolve_data_dir
+
+        location = resolve_data_dir(config.data)
+        self.spark, self._tables, self._facts, as_of = job_inputs(
+            self.spark, self.master, location, config.as_of, strict=config.strict, say=log.info
+        )
+        # the manifest hashes the local files read (Spark's own URLs, s3a:// and the like,
+        # are not Polars-readable: none are recorded for them)
+        located = {} if is_url(location) else locate_olist(location)
+        return Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
+
+    def snapshots(self, source: Source, protocol: Protocol, config: RunConfig) -> Snapshots:
+        assert self.spark is not None and self._facts is not None, "read comes first"
+        check_data_gap(self._facts.latest_purchase, protocol)
+        past, self._now = protocol_snapshots(
+            self.spark, self._tables, protocol, self._facts, partitions=self.partitions
+        )
+        # snapshot 0 reaches the driver too: the level of the final calibration is
+        # measured on its customers (calibration.measure_drift); it is scored in Spark
+        scored = to_polars(self._now, sort=["customer_unique_id"])
+        snaps = Snapshots(protocol, [scored, *past])
+        require_roles(snaps)
+        return snaps
+
+    def score(self, final: FittedModel, snaps: Snapshots) -> pl.DataFrame:
+        assert self.spark is not None and self._now is not None, "snapshots come first"
+        scored = score(self.spark, final, self._now, partitions=self.partitions)
+        return to_polars(scored, sort=["rank"])
+
+
 def run_on_spark(
     config: RunConfig | None = None,
     master: str | None = None,
@@ -79,62 +128,9 @@ def run_on_spark(
     partitions: int | None = None,
     spark: SparkSession | None = None,
 ) -> RunResult:
-    """``olist-fast run --engine spark``: the snapshots built in Spark, the labelled ones
-    collected and fed to the unchanged model stage of :func:`olist_fast.pipeline.run`
-    (the same stage functions, in the same order, with the same seed), the final scores
-    computed in Spark. The outputs are the files ``run`` writes, in ``config.out`` (a
-    local folder); the same chosen setup and the same scores as the in-process ``run``.
-
-    The data is a local folder or a URL Spark can read (``config.data``); the input
-    fingerprints of the manifest hash local files only, as ``run`` does."""
-    from olist_fast import pipeline as P
-    from olist_fast.config import RunConfig
-    from olist_fast.data import resolve_data_dir
-    from olist_fast.parallel import using_threads
-    from olist_fast.protocol import Snapshots, check_data_gap, require_roles
-
-    config = config or RunConfig()
-    out = P.local_out(config.out, "run")
-    timer = P.Timer(log.info)
-    with using_threads(config.n_jobs):
-        location = resolve_data_dir(config.data)
-        spark, tables, facts, as_of = timer.run(
-            "read",
-            lambda: job_inputs(
-                spark, master, location, config.as_of, strict=config.strict, say=log.info
-            ),
-        )
-        protocol = config.protocol(as_of)
-        check_data_gap(facts.latest_purchase, protocol)
-        past, now = timer.run(
-            "features",
-            lambda: protocol_snapshots(spark, tables, protocol, facts, partitions=partitions),
-        )
-        # snapshot 0 reaches the driver too: the level of the final calibration is
-        # measured on its customers (fitting.measure_drift); it is scored in Spark
-        scored = to_polars(now, sort=["customer_unique_id"])
-        snaps = Snapshots(protocol, [scored, *past])
-        require_roles(snaps)
-        data_dir = None if is_url(location) else Path(location)
-        stage = P.model_stage(snaps, config, data_dir, timer)
-        final, metrics = stage.final, stage.metrics
-        scores = timer.run(
-            "score",
-            lambda: to_polars(score(spark, final, now, partitions=partitions), sort=["rank"]),
-        )
-        # snapshot 0 stayed in Spark: the manifest reads only its row count, which is the
-        # number of customers scored
-        done = Snapshots(protocol, [scores.select("customer_unique_id"), *past])
-        # the manifest hashes the local files read (Spark's own URLs, s3a:// and the like,
-        # are not Polars-readable: none are recorded for them)
-        located = {} if is_url(location) else locate_olist(location)
-        source = P.Source(location, {}, as_of, files={n: w for n, (w, _) in located.items()})
-        files = timer.run(
-            "write",
-            lambda: P.write_outputs(
-                config, out, source, done, final, scores, metrics, stage.backtest, timer
-            ),
-        )
-    return P.RunResult(
-        as_of, stage.selection.chosen.name, metrics, files, timer.stages, scores, final
-    )
+    """``olist-fast run --engine spark``: :func:`olist_fast.pipeline.run` with the
+    snapshots and the final scores made in Spark (:class:`SparkEngine`); the same stages
+    in the same order with the same seed, so the same chosen setup and the same scores as
+    the in-process ``run``. The outputs are the files ``run`` writes, in ``config.out`` (a
+    local folder)."""
+    return run(config, engine=SparkEngine(master=master, partitions=partitions, spark=spark))
