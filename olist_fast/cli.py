@@ -435,8 +435,7 @@ def features(
     status_col: StatusColOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.io import write_frame
-    from olist_fast.pipeline import feature_table
+    from olist_fast.pipeline import write_feature_table
 
     when = parse_as_of(as_of)
     log_tables = transaction_tables(
@@ -470,8 +469,9 @@ def features(
         raise fail(f"{out}: unsupported output extension (expected .parquet or .csv)")
     options = storage_options(storage_option)
     t0 = time.perf_counter()
-    snap = guarded(
-        lambda: feature_table(
+    shape = guarded(
+        lambda: write_feature_table(
+            out,
             data,
             tables=log_tables,
             as_of=when,
@@ -481,10 +481,9 @@ def features(
             storage_options=options,
         )
     )
-    guarded(lambda: write_frame(snap, out, storage_options=options))
-    labels = "with labels" if "bought_again" in snap.columns else "no labels: window not covered"
+    labels = "with labels" if shape.labels else "no labels: window not covered"
     say(
-        f"Wrote {snap.height:,} customers x {snap.width} columns ({labels}) to {out} "
+        f"Wrote {shape.rows:,} customers x {shape.columns} columns ({labels}) to {out} "
         f"in {time.perf_counter() - t0:.2f} s."
     )
 
@@ -493,12 +492,31 @@ def features(
 def convert_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files.")],
     data: DataOpt = None,
+    buckets: Annotated[
+        int | None,
+        typer.Option(
+            "--buckets",
+            min=1,
+            help="Write a bucketed layout: N folders per customer table, by ranges of "
+            "customer_unique_id. features, run, train and score read it; features then "
+            "works one bucket at a time, so its memory follows the bucket, not the data.",
+        ),
+    ] = None,
 ) -> None:
     """Write typed Parquet copies of the tables (faster to read, for large data)."""
     from olist_fast.io import convert
 
     path = guarded(lambda: resolve_data_dir(data))
     t0 = time.perf_counter()
+    if buckets is not None:
+        from olist_fast.layout import write_layout
+
+        layout = guarded(lambda: write_layout(path, out, buckets, say=say))
+        say(
+            f"Wrote a layout of {layout.buckets} buckets ({len(layout.tables)} tables) to "
+            f"{out}/ in {time.perf_counter() - t0:.1f} s."
+        )
+        return
     written = guarded(lambda: convert(path, out))
     say(f"Wrote {len(written)} Parquet files to {out}/ in {time.perf_counter() - t0:.1f} s.")
 

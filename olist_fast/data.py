@@ -27,6 +27,7 @@ from olist_fast.io import (
     reading,
     scan_covered,
 )
+from olist_fast.layout import Layout, is_layout, open_layout
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.timestamps import as_datetime
 from olist_fast.validation import ValidationReport, check_table, data_health
@@ -98,6 +99,8 @@ class Opened(NamedTuple):
     engine: EngineType
     files: dict[str, str | Path]
     coverage: Coverage
+    layout: Layout | None = None
+    """The bucketed layout read (:mod:`olist_fast.layout`), if the folder is one."""
 
 
 def open_tables(
@@ -113,6 +116,11 @@ def open_tables(
         frames, coverage = conform_tables(tables)
         return Opened(None, frames, "in-memory", {}, coverage)
     location = resolve_data_dir(data)
+    if is_layout(location):
+        layout = open_layout(local_path(location))
+        frames, coverage = layout.scan()
+        files: dict[str, str | Path] = {n: w for n, (w, _) in layout.located().items()}
+        return Opened(location, frames, "streaming", files, coverage, layout)
     located = locate_olist(location, storage_options=storage_options)
     frames, coverage = scan_covered(located, storage_options)
     return Opened(
@@ -142,7 +150,7 @@ def named_read_errors(files: Mapping[str, str | Path]) -> Iterator[None]:
         if not isinstance(exc.__cause__, pl.exceptions.PolarsError):
             raise
         for name, where in files.items():
-            if is_url(where):
+            if is_url(where) or not Path(where).is_file():  # an object, a layout's parts
                 continue
             report = ValidationReport(data_dir=Path(where).parent)
             check_table(Path(where), TABLES[name], report)
@@ -164,6 +172,10 @@ class Source:
     files: Mapping[str, str | Path] = field(default_factory=dict)
     features_off: frozenset[str] = frozenset()
     """Features the inputs cannot feed (:class:`olist_fast.io.Coverage`, already warned)."""
+    coverage: Coverage = field(default_factory=Coverage)
+    layout: Layout | None = None
+    """The bucketed layout read, if the data is one: the feature plan can then run one
+    bucket at a time (:mod:`olist_fast.bucketed`)."""
 
     @property
     def data_dir(self) -> Path | None:
@@ -192,4 +204,6 @@ def read_source(
         opened.engine,
         opened.files,
         frozenset(opened.coverage.features_off()),
+        opened.coverage,
+        opened.layout,
     )

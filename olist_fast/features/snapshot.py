@@ -205,6 +205,35 @@ class Collected:
     frames: list[pl.DataFrame]
     integrity: Integrity
     latest_purchase: datetime | None
+    statuses: pl.DataFrame
+    """Orders per status the Olist data dictionary does not know (:func:`status_counts`)."""
+
+    def warn(self, *, strict: bool) -> None:
+        """Log the unknown statuses and the integrity counts (raise under ``strict``)."""
+        if (note := status_note(self.statuses)) is not None:
+            log.warning("%s", note)
+        self.integrity.check(strict=strict)
+
+    @staticmethod
+    def summed(parts: Sequence[Collected]) -> tuple[Integrity, pl.DataFrame]:
+        """The integrity counts and unknown statuses of several collections over disjoint
+        rows (the buckets of a layout), as one collection over all of them gives."""
+        counts = Integrity(
+            **{
+                k: sum(getattr(p.integrity, k) for p in parts)
+                for k in Integrity.__dataclass_fields__
+            }
+        )
+        frames = [p.statuses for p in parts if p.statuses.height]
+        statuses = (
+            pl.concat(frames)
+            .group_by("order_status")
+            .agg(pl.col("orders").sum(), pl.col("purchase").first())
+            .sort("orders", "order_status", descending=[True, False])
+            if frames
+            else parts[0].statuses
+        )
+        return counts, statuses
 
 
 def input_tables(tables: Mapping[str, object]) -> dict[str, pl.LazyFrame]:
@@ -258,7 +287,7 @@ def build_snapshots(
     got = collect_snapshots(
         tables, as_ofs, horizon_days=horizon_days, labels=labels, engine=engine, compact=compact
     )
-    got.integrity.check(strict=strict)
+    got.warn(strict=strict)
     return got.frames
 
 
@@ -271,7 +300,8 @@ def collect_snapshots(
     engine: EngineType = "auto",
     compact: bool | None = None,
 ) -> Collected:
-    """:func:`build_snapshots` without acting on the integrity counts: they are returned."""
+    """:func:`build_snapshots` without acting on the integrity counts and the unknown
+    statuses: they are returned (:meth:`Collected.warn` acts on them)."""
     dates = [_check(a, horizon_days) for a in as_ofs]
     inputs = input_tables(tables)
     wanted = list(labels) if labels is not None else [None] * len(dates)
@@ -320,6 +350,4 @@ def collect_snapshots(
             w if w is not None else label_window_covered(last, as_of=a, horizon_days=horizon_days)
         )
         out.append(snap if keep or w is False else snap.drop(LABELS))
-    if (note := status_note(statuses)) is not None:
-        log.warning("%s", note)
-    return Collected(out, Integrity(**counts.row(0, named=True)), last)
+    return Collected(out, Integrity(**counts.row(0, named=True)), last, statuses)

@@ -1,0 +1,187 @@
+"""The bucketed layout (olist_fast.layout, olist_fast.bucketed): written atomically,
+checked when read, and the feature table computed one bucket at a time equals the
+unbucketed plan's exactly, in its order, for any number of buckets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from olist_fast import layout as L
+from olist_fast.cli import app
+from olist_fast.config import RunConfig
+from olist_fast.io import OlistDataError, scan_olist
+from olist_fast.pipeline import feature_table, run, write_feature_table
+from olist_fast.schema import TABLES
+
+DATES = ["2017-09-01", "2018-06-01", None]  # None: the end of the healthy period
+
+
+@pytest.fixture(scope="module")
+def layouts(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    base = tmp_path_factory.mktemp("layouts")
+    return {n: L.write_layout(data_dir, base / f"n{n}", n).path for n in (1, 3, 8)}
+
+
+@pytest.fixture(scope="module")
+def tiny(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated shop cut to its first 25 customers (by id), as Parquet."""
+    tables = {k: v.collect() for k, v in scan_olist(data_dir).items()}
+    people = tables["customers"]["customer_unique_id"].unique().sort().head(25).implode()
+    customers = tables["customers"].filter(pl.col("customer_unique_id").is_in(people))
+    orders = tables["orders"].filter(
+        pl.col("customer_id").is_in(customers["customer_id"].implode())
+    )
+    ids = orders["order_id"].implode()
+    out = tmp_path_factory.mktemp("tiny")
+    for name, df in tables.items():
+        if name == "customers":
+            df = customers
+        elif name == "orders":
+            df = orders
+        elif "order_id" in df.columns:
+            df = df.filter(pl.col("order_id").is_in(ids))
+        df.write_parquet(out / f"{TABLES[name].stem}.parquet")
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+@pytest.mark.parametrize("as_of", DATES)
+def test_bucket_at_a_time_equals_the_whole(data_dir, layouts, n, as_of) -> None:
+    want = feature_table(data_dir, as_of=as_of)
+    assert want.height > 0
+    assert_frame_equal(feature_table(layouts[n], as_of=as_of), want, check_exact=True)
+
+
+def test_more_buckets_than_customers_and_empty_buckets(tiny: Path, tmp_path: Path) -> None:
+    many = L.write_layout(tiny, tmp_path / "many", 64)
+    assert many.buckets == 25  # one customer each at most
+    ids = pl.read_parquet(tiny / "olist_customers_dataset.parquet")["customer_unique_id"]
+    # buckets 0, 1 and 3 hold nobody: every id is hex, so at or after "0", before "g"
+    empty = L.write_layout(tiny, tmp_path / "empty", 4, starts=["0", "00", "g"])
+    assert ids.min() > "00"
+    for as_of in ("2018-06-01", None):
+        want = feature_table(tiny, as_of=as_of)
+        assert "bought_again" not in want.columns or want["bought_again"].sum() < 25
+        for lay in (many, empty):
+            assert_frame_equal(feature_table(lay.path, as_of=as_of), want, check_exact=True)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_written_bucket_by_bucket_equals_the_whole_file(data_dir, layouts, tmp_path, suffix):
+    want = tmp_path / f"want{suffix}"
+    got = tmp_path / f"got{suffix}"
+    write_feature_table(want, data_dir, as_of="2018-06-01")
+    shape = write_feature_table(got, layouts[8], as_of="2018-06-01")
+    read = pl.read_parquet if suffix == ".parquet" else pl.read_csv
+    assert_frame_equal(read(got), read(want), check_exact=True)
+    if suffix == ".csv":
+        assert got.read_bytes() == want.read_bytes()
+    assert (shape.rows, shape.labels) == (read(want).height, True)
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_layout_tables_read_whole_are_the_source_tables(data_dir, layouts) -> None:
+    source = scan_olist(data_dir)
+    from olist_fast.data import open_tables
+
+    opened = open_tables(layouts[3], None)
+    assert opened.layout is not None and opened.engine == "streaming"
+    for name in ("orders", "customers", "order_items", "order_payments", "order_reviews"):
+        whole = opened.tables[name].collect()
+        want = source[name].collect()
+        key = [c for c in TABLES[name].schema if c.endswith("_id")][:2]
+        assert_frame_equal(
+            whole.sort(key, maintain_order=True), want.sort(key, maintain_order=True)
+        )
+
+
+def test_run_on_a_layout_scores_as_on_the_folder(data_dir, layouts, tmp_path) -> None:
+    config = RunConfig(n_boot=20, models=("logistic",), as_of="2018-06-01")
+    on_folder = run(config, data=data_dir, out=tmp_path / "a")
+    on_layout = run(config, data=layouts[3], out=tmp_path / "b")
+    assert on_layout.files["scores"].read_bytes() == on_folder.files["scores"].read_bytes()
+    manifest = json.loads(on_layout.files["manifest"].read_text())
+    orders = manifest["inputs"]["olist_orders_dataset"]
+    assert orders["file"].endswith("bucket=*/*.parquet") and len(orders["sha256"]) == 64
+
+
+def test_mismatched_layouts_are_one_line_errors(layouts, tmp_path: Path) -> None:
+    def broken(change) -> Path:
+        copy = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(layouts[3], copy)
+        change(copy)
+        return copy
+
+    def missing_bucket(p: Path) -> None:
+        shutil.rmtree(p / "olist_order_items_dataset" / "bucket=00001")
+
+    def extra_bucket(p: Path) -> None:
+        shutil.copytree(
+            p / "olist_orders_dataset" / "bucket=00002", p / "olist_orders_dataset" / "bucket=00003"
+        )
+
+    def old_version(p: Path) -> None:
+        spec = json.loads((p / L.LAYOUT_FILE).read_text())
+        (p / L.LAYOUT_FILE).write_text(json.dumps({**spec, "version": 0}))
+
+    def other_n(p: Path) -> None:
+        spec = json.loads((p / L.LAYOUT_FILE).read_text())
+        (p / L.LAYOUT_FILE).write_text(json.dumps({**spec, "buckets": 4}))
+
+    cases = [
+        (missing_bucket, r"items_dataset: bucket bucket=00001 missing \(olist_layout.json says 3"),
+        (extra_bucket, r"olist_orders_dataset: bucket=00003 not in the layout"),
+        (old_version, r"layout version 0, this olist-fast reads version 1"),
+        (other_n, r"4 buckets need 3 sorted range starts"),
+    ]  # fmt: skip
+    for change, message in cases:
+        with pytest.raises(OlistDataError, match=message) as err:
+            feature_table(broken(change), as_of="2018-06-01")
+        assert "\n" not in str(err.value)
+
+
+def test_a_failed_convert_leaves_no_layout(data_dir, tmp_path, monkeypatch) -> None:
+    calls = []
+
+    def fail_on_second(lf, layout, name):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(lf, layout, name)
+
+    real = L._sink_buckets
+    monkeypatch.setattr(L, "_sink_buckets", fail_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        L.write_layout(data_dir, tmp_path / "lay", 2)
+    assert list(tmp_path.iterdir()) == []  # nothing that looks like a layout, no temporary
+    monkeypatch.undo()
+    first = L.write_layout(data_dir, tmp_path / "lay", 2)  # a layout there stays whole
+    monkeypatch.setattr(L, "_sink_buckets", fail_on_second)
+    calls.clear()
+    with pytest.raises(OSError):
+        L.write_layout(data_dir, tmp_path / "lay", 3)
+    assert L.open_layout(first.path).buckets == 2
+
+
+def test_cli_convert_buckets_then_features(cli, data_dir, tmp_path) -> None:
+    lay = tmp_path / "lay"
+    result = cli.invoke(
+        app, ["convert", "--data", str(data_dir), "--out", str(lay), "--buckets", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "layout of 4 buckets" in result.output
+    out = tmp_path / "f.parquet"
+    result = cli.invoke(
+        app, ["features", "--data", str(lay), "--as-of", "2018-06-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    want = feature_table(data_dir, as_of="2018-06-01")
+    assert_frame_equal(pl.read_parquet(out), want, check_exact=True)
+    bad = cli.invoke(app, ["convert", "--data", str(data_dir), "--out", str(lay), "--buckets", "0"])
+    assert bad.exit_code != 0
