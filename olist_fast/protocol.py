@@ -327,6 +327,40 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
 MAX_DATA_GAP = timedelta(days=7)
 
 
+def layout_protocol_snapshots(
+    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
+) -> Snapshots:
+    """:func:`build_protocol_snapshots` over a bucketed layout: every date of one bucket
+    at a time (:func:`olist_fast.bucketed.snapshots_by_bucket`), the buckets' frames put
+    one after the other per date; the same frames, built in the memory of one bucket."""
+    from olist_fast.bucketed import snapshots_by_bucket
+
+    assert source.layout is not None
+    dates = protocol.dates()
+    wanted = dates if score else dates[1:]
+    pieces: list[list[pl.DataFrame]] = [[] for _ in wanted]
+
+    def keep(_: int, frames: list[pl.DataFrame]) -> None:
+        for got, frame in zip(pieces, frames, strict=True):
+            got.append(frame)
+
+    done = snapshots_by_bucket(
+        source.layout,
+        source.coverage,
+        source.tables["orders"],
+        wanted,
+        keep,
+        horizon_days=protocol.horizon_days,
+        labels=[j > 0 for j in range(len(dates))][len(dates) - len(wanted) :],
+        engine=source.engine,
+    )
+    done.warn(strict=strict)
+    frames = [pl.concat(p, how="vertical", rechunk=False) for p in pieces]
+    if not score:
+        frames = [pl.DataFrame(), *frames]
+    return Snapshots(protocol, frames)
+
+
 def make_snapshots(
     source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
 ) -> Snapshots:
@@ -336,9 +370,12 @@ def make_snapshots(
     backtest or the final fit lacks buyers or non-buyers."""
     with named_read_errors(source.files):
         check_data_gap(latest_purchase(source.tables["orders"]).collect().item(), protocol)
-        snaps = build_protocol_snapshots(
-            source.tables, protocol, score=score, engine=source.engine, strict=strict
-        )
+        if source.layout is None:
+            snaps = build_protocol_snapshots(
+                source.tables, protocol, score=score, engine=source.engine, strict=strict
+            )
+        else:
+            snaps = layout_protocol_snapshots(source, protocol, score=score, strict=strict)
     snaps = replace(snaps, features_off=source.features_off)
     require_roles(snaps)
     return snaps

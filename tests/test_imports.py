@@ -102,3 +102,31 @@ def test_the_command_line_starts_without_the_numeric_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_module_map_reads_top_down() -> None:
+    """docs/architecture.md's module map lists every module, and each imports only
+    modules listed above it (a package counts as one module)."""
+    import re
+
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = doc[doc.index("## Module map") :]
+    order: list[str] = []
+    for line in table.splitlines():
+        cells = line.split("|")
+        if len(cells) > 3:
+            order += [f"olist_fast.{m.rstrip('/')}" for m in re.findall(r"`([a-z_/]+)`", cells[2])]
+    assert len(order) > 20
+
+    def top(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    graph = import_graph()
+    listed = {top(m) for m in graph if m != "olist_fast" and not m.endswith("__main__")}
+    assert listed == set(order), listed ^ set(order)
+    for module, deps in graph.items():
+        if top(module) not in order:
+            continue
+        for dep in deps:
+            if dep != "olist_fast" and top(dep) != top(module):
+                assert order.index(top(dep)) < order.index(top(module)), (module, dep)
