@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 from sklearn.linear_model import LogisticRegression
 
-from olist_fast.protocol import Snapshots, row_hashes
+from olist_fast.protocol import Snapshots
+from olist_fast.sampling import DRIFT_ROWS, row_hashes
 
 if TYPE_CHECKING:
     from olist_fast.fitting import FittedModel
@@ -97,10 +98,6 @@ DRIFT_MAX_FACTOR = 1.5
 factor either way (a line through a few noisy windows can point anywhere);
 ``Drift.clamped`` says when the combined level was held."""
 LOG_MAX = float(np.log(DRIFT_MAX_FACTOR))
-DRIFT_ROWS = 25_000
-"""Expected buyers of a window are estimated on at most this many of its customers
-(a fixed random sample, the sum scaled up: a relative error near 1 / sqrt(rows),
-far below the count noise of the observed buyers)."""
 
 
 def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
@@ -115,17 +112,22 @@ def drift_sample(snapshot: pl.DataFrame) -> pl.DataFrame:
     return snapshot[keep[np.argsort(h[keep], kind="stable")]]
 
 
-def sampled_propensity(model: FittedModel, snapshot: pl.DataFrame) -> tuple[np.ndarray, float]:
+def sampled_propensity(
+    model: FittedModel, snapshot: pl.DataFrame, rows: int | None = None
+) -> tuple[np.ndarray, float]:
     """The model's probabilities on the :func:`drift_sample` of ``snapshot``, and its
-    expected buyers in the whole snapshot (their sum, scaled up)."""
+    expected buyers in the whole snapshot (their sum, scaled up to ``rows``: the
+    snapshot's customers, when ``snapshot`` is a compact one's kept rows, which hold the
+    same drift sample)."""
     sample = drift_sample(snapshot)
     prob = model.propensity(sample)
-    return prob, float(prob.sum()) * snapshot.height / sample.height
+    whole = snapshot.height if rows is None else rows
+    return prob, float(prob.sum()) * whole / sample.height
 
 
-def expected_buyers(model: FittedModel, snapshot: pl.DataFrame) -> float:
+def expected_buyers(model: FittedModel, snapshot: pl.DataFrame, rows: int | None = None) -> float:
     """The model's expected buyers in ``snapshot`` (estimated on its drift sample)."""
-    return sampled_propensity(model, snapshot)[1]
+    return sampled_propensity(model, snapshot, rows)[1]
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
     p = snaps.protocol
     latest = min(model.trained_windows)
     latest_buyers = model.trained_windows[latest][0]
-    if latest_buyers < DRIFT_MIN_BUYERS or snaps[latest].height == 0:
+    if latest_buyers < DRIFT_MIN_BUYERS or snaps.rows(latest) == 0:
         return None
     # the training windows, from cross-fitted scores (no in-sample optimism) ...
     rows = [
@@ -204,7 +206,11 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         y = snaps.labels(j) if j <= p.depth else np.zeros(0)
         if y.sum() >= DRIFT_MIN_BUYERS:
             rows.append(
-                (j, int(y.sum()), float(np.log(y.sum() / expected_buyers(model, snaps[j]))))
+                (
+                    j,
+                    int(y.sum()),
+                    float(np.log(y.sum() / expected_buyers(model, snaps[j], snaps.rows(j)))),
+                )
             )
     js, buyers, logr = (np.array(v, dtype=np.float64) for v in zip(*rows, strict=True))
     if len(rows) >= DRIFT_MIN_WINDOWS:
@@ -212,8 +218,8 @@ def measure_drift(model: FittedModel, snaps: Snapshots, target: int) -> Drift | 
         trend = float(np.clip(intercept + slope * target, -LOG_MAX, LOG_MAX))
     else:
         slope, trend = 0.0, 0.0
-    prob, model_buyers = sampled_propensity(model, snaps[target])
-    rate_buyers = latest_buyers * snaps[target].height / snaps[latest].height
+    prob, model_buyers = sampled_propensity(model, snaps[target], snaps.rows(target))
+    rate_buyers = latest_buyers * snaps.rows(target) / snaps.rows(latest)
     trend_buyers = model_buyers * float(np.exp(trend))
     raw = float(np.sqrt(trend_buyers * rate_buyers) / model_buyers)
     ratio = min(max(raw, 1 / DRIFT_MAX_FACTOR), DRIFT_MAX_FACTOR)

@@ -404,7 +404,10 @@ class Engine:
     def snapshots(self, source: Source, protocol: Protocol, config: RunConfig) -> Snapshots:
         """Every snapshot of ``protocol`` (snapshot 0 to score, the labelled ones to learn
         from) as Polars frames sorted by ``customer_unique_id``."""
-        return make_snapshots(source, protocol, strict=config.strict)
+        # a layout's older labelled snapshots are kept compact, except for --compare,
+        # whose notebook approach fits on every row of one
+        seed = None if config.compare else config.seed
+        return make_snapshots(source, protocol, strict=config.strict, seed=seed)
 
     def score(self, final: FittedModel, snaps: Snapshots) -> pl.DataFrame:
         """The ranked scores of snapshot 0's customers (:data:`SCORE_COLUMNS`)."""
@@ -579,7 +582,7 @@ def write_outputs(
         "versions": _versions(),
         "inputs": input_fingerprints(source),
         "rows": {
-            snaps.protocol.date(j).date().isoformat(): snaps[j].height
+            snaps.protocol.date(j).date().isoformat(): snaps.rows(j)
             for j in range(len(snaps.frames))
         },
         "positives": {

@@ -27,7 +27,7 @@ are dropped (the caller says so); an unusable backtest or final split is a one-l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,16 @@ from olist_fast.features import build_snapshots
 from olist_fast.features.labels import latest_purchase
 from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import Imbalance
+from olist_fast.sampling import (  # re-exported: where the model stage found them
+    ROW_HASH_SEED as ROW_HASH_SEED,
+)
+from olist_fast.sampling import (
+    Compacted,
+    Compactor,
+    SpillFolder,
+    content_order,
+    sampling_uniforms,
+)
 
 MIN_BUYERS = 10
 
@@ -112,11 +122,45 @@ class Snapshots:
     features_off: frozenset[str] = frozenset()
     """Features the inputs cannot feed (already warned by the reader)."""
 
+    compacted: Mapping[int, Compacted] = field(default_factory=dict)
+    """Labelled snapshots kept compact (:class:`olist_fast.sampling.Compacted`): their
+    ``frames`` entry holds every buyer and the non-buyers a sample can draw; their
+    counts, labels and every row (:meth:`lazy`) come from here."""
+
     def __getitem__(self, j: int) -> pl.DataFrame:
+        """Snapshot j's rows in memory: all of them, or for a compact one the rows the
+        samples draw from (:meth:`whole` reads every row)."""
         return self.frames[j]
 
     def labels(self, j: int) -> np.ndarray:
+        """Every row's label."""
+        if j in self.compacted:
+            return self.compacted[j].labels.astype(np.int64)
         return labels_of(self.frames[j])
+
+    def rows(self, j: int) -> int:
+        """How many customers snapshot j holds."""
+        return self.compacted[j].rows if j in self.compacted else self.frames[j].height
+
+    def lazy(self, j: int) -> pl.LazyFrame:
+        """Every row of snapshot j, lazily (a compact one read back from its spill)."""
+        return self.compacted[j].lazy() if j in self.compacted else self.frames[j].lazy()
+
+    def whole(self, j: int) -> pl.DataFrame:
+        return self.lazy(j).collect() if j in self.compacted else self.frames[j]
+
+    def sample_below(self, j: int, rate: float, stream: str) -> None:
+        """Check that a sample of compact snapshot j at ``rate`` draws only rows it kept
+        (``stream``: "train" or "fold"); it always does, with a wide margin."""
+        c = self.compacted.get(j)
+        if c is None:
+            return
+        limit = c.train_below if stream == "train" else c.fold_below
+        if rate > limit:
+            raise AssertionError(
+                f"snapshot {j}: a {stream} sample at rate {rate:.3g} needs rows the compact "
+                f"snapshot did not keep (kept up to {limit:.3g})"
+            )
 
 
 def build_protocol_snapshots(
@@ -172,7 +216,7 @@ def require(snaps: Snapshots, role: str, indices: list[int]) -> None:
     if why is None:
         return
     when = ", ".join(f"{p.date(j):%Y-%m-%d}" for j in indices)
-    newest = max(snaps[j].height for j in range(1, len(snaps.frames)))
+    newest = max(snaps.rows(j) for j in range(1, len(snaps.frames)))
     if len(y) / len(indices) < EARLY_SHARE * newest:
         # the snapshots lie so far back that the shop had few customers yet: the windows
         # are too long for the data, not too short
@@ -240,56 +284,20 @@ class TrainingSet:
     imbalance: Imbalance
 
 
-ROW_HASH_SEED = 20240501
-
-
-def row_hashes(frame: pl.DataFrame) -> np.ndarray:
-    """A 64-bit hash of each row's content, its ``customer_unique_id`` left out."""
-    content = pl.struct(pl.exclude("customer_unique_id"))
-    return frame.select(content.hash(ROW_HASH_SEED)).to_series().to_numpy()
-
-
-def sampling_uniforms(frame: pl.DataFrame, seed: int) -> np.ndarray:
-    """A number in [0, 1) for each row, pseudo-random, made from the row's content (its
-    ``customer_unique_id`` left out) and ``seed``: the negative sample keeps the rows
-    below the sampling rate."""
-    content = pl.struct(pl.exclude("customer_unique_id"))
-    h = frame.select(content.hash(ROW_HASH_SEED + 1 + seed)).to_series().to_numpy()
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def content_order(frame: pl.DataFrame, *, customers: bool = True) -> np.ndarray:
-    """An order of ``frame``'s rows that depends on their content alone: by the hash of
-    each row without its ``customer_unique_id``, ties broken by a hash of everything the
-    customer's rows hold (``customers``). Renaming the customers or shuffling the input
-    rows leaves it unchanged, so every random step after it (negative sampling, SMOTE's
-    neighbours, the forest's bootstraps, the solvers' passes, the calibration folds)
-    sees the same rows in the same order."""
-    h = row_hashes(frame)
-    if not customers:
-        return np.argsort(h, kind="stable")
-    per_customer = (
-        frame.select(pl.col("customer_unique_id"))
-        .with_columns(pl.Series("h", h))
-        .select(pl.col("h").sum().over("customer_unique_id"))  # wraps: order-independent
-        .to_series()
-        .to_numpy()
-    )
-    return np.lexsort((per_customer, h))
-
-
 def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
     """The training rows of the split with test snapshot ``test``, in
     :func:`content_order`."""
     p = snaps.protocol
-    idx = [j for j in p.train_indices(test) if snaps[j].height > 0]
+    idx = [j for j in p.train_indices(test) if snaps.rows(j) > 0]
     frames = [
         snaps[j].with_columns(pl.lit(k, dtype=pl.Int32).alias(SOURCE)) for k, j in enumerate(idx)
     ]
-    imbalance = Imbalance.of(np.concatenate([labels_of(f) for f in frames]))
+    imbalance = Imbalance.of(np.concatenate([snaps.labels(j) for j in idx]))
     rate = imbalance.negative_rate
     # fitted over every training row, read lazily: the stack of all rows is never built
-    encoding = Encoding.fit(pl.concat([f.lazy().drop(SOURCE) for f in frames]))
+    encoding = Encoding.fit(pl.concat([snaps.lazy(j) for j in idx]))
+    for j in idx:
+        snaps.sample_below(j, rate, "train")
     if rate < 1:
         # the sample is drawn before the rows are stacked and ordered, so only the kept
         # rows are copied and sorted; each row is kept by a pseudo-random number made from
@@ -328,21 +336,45 @@ MAX_DATA_GAP = timedelta(days=7)
 
 
 def layout_protocol_snapshots(
-    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
+    source: Source,
+    protocol: Protocol,
+    *,
+    score: bool = True,
+    strict: bool = False,
+    seed: int | None = None,
 ) -> Snapshots:
     """:func:`build_protocol_snapshots` over a bucketed layout: every date of one bucket
     at a time (:func:`olist_fast.bucketed.snapshots_by_bucket`), the buckets' frames put
-    one after the other per date; the same frames, built in the memory of one bucket."""
+    one after the other per date: the same frames, built in the memory of one bucket.
+
+    With ``seed`` (the run's), the labelled snapshots from 2 on are kept compact
+    (:class:`olist_fast.sampling.Compactor`: every buyer and the non-buyers the run's
+    samples draw with that seed in memory, every row in a temporary Parquet file); the
+    model stage draws the same samples from them, so its results are the same."""
     from olist_fast.bucketed import snapshots_by_bucket
 
     assert source.layout is not None
     dates = protocol.dates()
-    wanted = dates if score else dates[1:]
-    pieces: list[list[pl.DataFrame]] = [[] for _ in wanted]
+    first = len(dates) - (len(dates) if score else len(dates) - 1)
+    wanted = dates[first:]
+    index = list(range(first, len(dates)))
+    spill = None
+    compactors: dict[int, Compactor] = {}
+    if seed is not None:
+        spill = SpillFolder()
+        compactors = {
+            j: Compactor(spill.path / f"snapshot{j}.parquet", seed) for j in index if j >= 2
+        }
+    pieces: dict[int, list[pl.DataFrame]] = {j: [] for j in index if j not in compactors}
+    empty: dict[int, pl.DataFrame] = {}
 
     def keep(_: int, frames: list[pl.DataFrame]) -> None:
-        for got, frame in zip(pieces, frames, strict=True):
-            got.append(frame)
+        for j, frame in zip(index, frames, strict=True):
+            empty.setdefault(j, frame.clear())
+            if j in compactors:
+                compactors[j].add(frame)
+            else:
+                pieces[j].append(frame)
 
     done = snapshots_by_bucket(
         source.layout,
@@ -351,18 +383,30 @@ def layout_protocol_snapshots(
         wanted,
         keep,
         horizon_days=protocol.horizon_days,
-        labels=[j > 0 for j in range(len(dates))][len(dates) - len(wanted) :],
+        labels=[j > 0 for j in index],
         engine=source.engine,
     )
     done.warn(strict=strict)
-    frames = [pl.concat(p, how="vertical", rechunk=False) for p in pieces]
+    # each compact snapshot holds the spill folder: it is removed once none is left
+    compacted = {j: replace(c.finish(empty[j]), owner=spill) for j, c in compactors.items()}
+    frames = [
+        compacted[j].frame
+        if j in compacted
+        else pl.concat(pieces[j], how="vertical", rechunk=False)
+        for j in index
+    ]
     if not score:
         frames = [pl.DataFrame(), *frames]
-    return Snapshots(protocol, frames)
+    return Snapshots(protocol, frames, compacted=compacted)
 
 
 def make_snapshots(
-    source: Source, protocol: Protocol, *, score: bool = True, strict: bool = False
+    source: Source,
+    protocol: Protocol,
+    *,
+    score: bool = True,
+    strict: bool = False,
+    seed: int | None = None,
 ) -> Snapshots:
     """Every snapshot of the protocol; a one-line error when the data ends more than
     ``MAX_DATA_GAP`` before ``as_of`` (the backtest's labels would be cut short; data
@@ -375,7 +419,9 @@ def make_snapshots(
                 source.tables, protocol, score=score, engine=source.engine, strict=strict
             )
         else:
-            snaps = layout_protocol_snapshots(source, protocol, score=score, strict=strict)
+            snaps = layout_protocol_snapshots(
+                source, protocol, score=score, strict=strict, seed=seed
+            )
     snaps = replace(snaps, features_off=source.features_off)
     require_roles(snaps)
     return snaps
@@ -414,4 +460,4 @@ def read_snapshots(
     :class:`olist_fast.config.RunConfig`."""
     source = read_source(config.data, config.as_of, tables=tables, storage_options=storage_options)
     protocol = config.protocol(source.as_of)
-    return make_snapshots(source, protocol, score=score, strict=config.strict)
+    return make_snapshots(source, protocol, score=score, strict=config.strict, seed=config.seed)

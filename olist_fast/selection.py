@@ -27,7 +27,8 @@ import polars as pl
 from olist_fast.evaluate import auc_score
 from olist_fast.models import Setup, by_slices, fit_setup, predict_positive
 from olist_fast.parallel import threads
-from olist_fast.protocol import Snapshots, labels_of, sampling_uniforms, training_set, usable_folds
+from olist_fast.protocol import Snapshots, labels_of, training_set, usable_folds
+from olist_fast.sampling import FOLD_SEED_OFFSET, sampling_uniforms
 
 MIN_GAIN = 0.002
 """Mean AUC differences up to this are never worth a more complex setup."""
@@ -156,16 +157,19 @@ buyers dominate at that size; predicting millions of rows per setup and fold wou
 more than it tells."""
 
 
-def fold_test_rows(snapshot: pl.DataFrame, *, seed: int) -> pl.DataFrame:
-    """The rows a fold is tested on: every row, or above ``FOLD_MAX_NEGATIVES`` non-buyers,
-    every buyer and a sample of the non-buyers (drawn from each row's content and the
-    seed, as the training sample is)."""
-    y = labels_of(snapshot)
+def fold_test_rows(snaps: Snapshots, j: int, *, seed: int) -> pl.DataFrame:
+    """The rows fold ``j`` is tested on: every row, or above ``FOLD_MAX_NEGATIVES``
+    non-buyers, every buyer and a sample of the non-buyers (drawn from each row's
+    content and the seed, as the training sample is)."""
+    y = snaps.labels(j)
     negatives = int(len(y) - y.sum())
+    snapshot = snaps[j]
     if negatives <= FOLD_MAX_NEGATIVES:
-        return snapshot
+        return snaps.whole(j)
     rate = FOLD_MAX_NEGATIVES / negatives
-    keep = (y == 1) | (sampling_uniforms(snapshot, seed + 7) < rate)
+    snaps.sample_below(j, rate, "fold")
+    kept = labels_of(snapshot)
+    keep = (kept == 1) | (sampling_uniforms(snapshot, seed + FOLD_SEED_OFFSET) < rate)
     return snapshot.filter(pl.Series(keep))
 
 
@@ -183,7 +187,7 @@ def evaluate_folds(
     derive_blend = parts <= {c.name for c in pool}
     tasks = [(j, c) for j in folds for c in pool if not (derive_blend and c.kind == "blend")]
 
-    tests = {j: fold_test_rows(snaps[j], seed=seed) for j in folds}
+    tests = {j: fold_test_rows(snaps, j, seed=seed) for j in folds}
 
     def fit_and_score(task: tuple[int, Setup]) -> np.ndarray:
         j, c = task
@@ -208,6 +212,6 @@ def evaluate_folds(
             if s is None:  # the blend, from its parts
                 s = (scores[(j, "logistic")] + scores[(j, "random_forest")]) / 2
             auc[c.name] = auc_score(y, s)
-        rows = snaps[j].height  # every customer of the window, sampled or not
+        rows = snaps.rows(j)  # every customer of the window, sampled or not
         out.append(FoldResult(snaps.protocol.date(j), sets[j].dates, int(y.sum()), rows, auc))
     return out

@@ -185,3 +185,41 @@ def test_cli_convert_buckets_then_features(cli, data_dir, tmp_path) -> None:
     assert_frame_equal(pl.read_parquet(out), want, check_exact=True)
     bad = cli.invoke(app, ["convert", "--data", str(data_dir), "--out", str(lay), "--buckets", "0"])
     assert bad.exit_code != 0
+
+
+def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkeypatch) -> None:
+    """With every cap lowered so the samples draw from a few hundred of each window's
+    thousands of non-buyers, a run on a layout (its older labelled snapshots kept
+    compact, every row spilled to disk) writes the same scores, model and metrics as the
+    run on the folder (whole snapshots in memory)."""
+    import olist_fast.calibration as C
+    import olist_fast.models as M
+    import olist_fast.sampling as SA
+    import olist_fast.selection as SE
+    from olist_fast.data import read_source
+    from olist_fast.protocol import layout_protocol_snapshots
+
+    for module, name, value in [
+        (M, "SAMPLE_ABOVE_ROWS", 1_000), (M, "MAX_NEGATIVES", 300),
+        (SE, "FOLD_MAX_NEGATIVES", 1_000), (SA, "TRAIN_KEEP", 400), (SA, "FOLD_KEEP", 1_300),
+        (SA, "DRIFT_ROWS", 500), (C, "DRIFT_ROWS", 500),
+    ]:  # fmt: skip
+        monkeypatch.setattr(module, name, value)
+    config = RunConfig(n_boot=20, models=("logistic", "random_forest"), as_of="2018-06-01")
+    source = read_source(layouts[3], config.as_of)
+    snaps = layout_protocol_snapshots(source, config.protocol(source.as_of), seed=0)
+    compact = snaps.compacted[2]
+    assert compact.rows > compact.frame.height > 0  # rows were left out of memory ...
+    assert compact.train_below < 1 and compact.fold_below < 1
+    assert compact.lazy().collect().height == compact.rows  # ... and kept on disk
+    assert len(compact.labels) == compact.rows
+    on_folder = run(config, data=data_dir, out=tmp_path / "a")
+    on_layout = run(config, data=layouts[3], out=tmp_path / "b")
+    assert on_layout.files["scores"].read_bytes() == on_folder.files["scores"].read_bytes()
+    assert on_layout.metrics == on_folder.metrics
+    for name in ("model.json",):
+        a = (on_folder.files["model"] / name).read_bytes()
+        assert (on_layout.files["model"] / name).read_bytes() == a
+    manifests = [json.loads(r.files["manifest"].read_text()) for r in (on_folder, on_layout)]
+    assert manifests[0]["rows"] == manifests[1]["rows"]
+    assert manifests[0]["positives"] == manifests[1]["positives"]

@@ -94,17 +94,21 @@ def test_a_fold_tests_on_every_buyer_and_a_sample_of_the_rest_above_the_cap(
 ) -> None:
     import olist_fast.selection as S
     from olist_fast.features import build_snapshots
-    from olist_fast.protocol import labels_of
+    from olist_fast.protocol import Protocol, Snapshots, labels_of
 
     (snap,) = build_snapshots({k: v.lazy() for k, v in small_tables.items()}, ["2018-03-01"])
-    assert S.fold_test_rows(snap, seed=0) is snap  # below the cap: every row
+
+    def one(frame: pl.DataFrame) -> Snapshots:  # the snapshot as fold 2 of a protocol
+        return Snapshots(Protocol(as_of=datetime(2018, 8, 29)), [frame.clear(), frame, frame])
+
+    assert S.fold_test_rows(one(snap), 2, seed=0) is snap  # below the cap: every row
     y = labels_of(snap)
     monkeypatch.setattr(S, "FOLD_MAX_NEGATIVES", 200)
-    sample = S.fold_test_rows(snap, seed=0)
+    sample = S.fold_test_rows(one(snap), 2, seed=0)
     ys = labels_of(sample)
     neg = int(len(y) - y.sum())
     assert int(ys.sum()) == int(y.sum()) and abs(int(len(ys) - ys.sum()) - 200) < 4 * math.sqrt(200)
     renamed = snap.with_columns(("x" + pl.col("customer_unique_id")).alias("customer_unique_id"))
-    again = S.fold_test_rows(renamed, seed=0)
+    again = S.fold_test_rows(one(renamed), 2, seed=0)
     assert again["customer_unique_id"].to_list() == ["x" + c for c in sample["customer_unique_id"]]
     assert neg > 200

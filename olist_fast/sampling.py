@@ -1,0 +1,197 @@
+"""Pseudo-random numbers made from a row's content, and compact labelled snapshots.
+
+Every random step of the model stage starts from the rows' content, never their ids or
+order: a 64-bit hash per row (:func:`row_hashes`), uniforms for negative sampling
+(:func:`sampling_uniforms`), an order (:func:`content_order`).
+
+A labelled snapshot of millions of customers is used by the model stage only through
+samples drawn with those numbers: the training sample (every buyer, non-buyers whose
+uniform under the run's seed is below a rate), a fold's test sample (the same with
+another seed) and the drift sample (the rows with the smallest hashes), plus its labels
+and counts, and the encoding, fitted over every row. :class:`Compactor` therefore keeps,
+as the snapshot streams in bucket by bucket, every buyer and the non-buyers with the
+smallest numbers of each stream (more than any sample draws), writes every row to a
+Parquet spill file (read back lazily where every row counts: the encoding), and keeps
+the labels; the samples drawn from the compact frame are the samples the whole frame
+gives, row for row.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+ROW_HASH_SEED = 20240501
+LABEL = "bought_again"
+TRAIN_KEEP = 120_000
+"""Non-buyers kept per compact snapshot for the training sample (a training set draws at
+most ``models.MAX_NEGATIVES`` = 100,000 over all its snapshots)."""
+FOLD_KEEP = 1_100_000
+"""Non-buyers kept for a fold's test sample (it draws about ``FOLD_MAX_NEGATIVES`` =
+1,000,000; the margin is a hundred standard deviations of that draw)."""
+FOLD_SEED_OFFSET = 7
+"""A fold's test sample uses the run's seed plus this (a stream apart from training's)."""
+DRIFT_ROWS = 25_000
+"""Expected buyers of a window are estimated on at most this many of its customers
+(a fixed random sample, the sum scaled up: a relative error near 1 / sqrt(rows),
+far below the count noise of the observed buyers)."""
+
+
+def row_hashes(frame: pl.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's content, its ``customer_unique_id`` left out."""
+    content = pl.struct(pl.exclude("customer_unique_id"))
+    return frame.select(content.hash(ROW_HASH_SEED)).to_series().to_numpy()
+
+
+def sampling_uniforms(frame: pl.DataFrame, seed: int) -> np.ndarray:
+    """A number in [0, 1) for each row, pseudo-random, made from the row's content (its
+    ``customer_unique_id`` left out) and ``seed``: the negative sample keeps the rows
+    below the sampling rate."""
+    content = pl.struct(pl.exclude("customer_unique_id"))
+    h = frame.select(content.hash(ROW_HASH_SEED + 1 + seed)).to_series().to_numpy()
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def content_order(frame: pl.DataFrame, *, customers: bool = True) -> np.ndarray:
+    """An order of ``frame``'s rows that depends on their content alone: by the hash of
+    each row without its ``customer_unique_id``, ties broken by a hash of everything the
+    customer's rows hold (``customers``). Renaming the customers or shuffling the input
+    rows leaves it unchanged, so every random step after it (negative sampling, SMOTE's
+    neighbours, the forest's bootstraps, the solvers' passes, the calibration folds)
+    sees the same rows in the same order."""
+    h = row_hashes(frame)
+    if not customers:
+        return np.argsort(h, kind="stable")
+    per_customer = (
+        frame.select(pl.col("customer_unique_id"))
+        .with_columns(pl.Series("h", h))
+        .select(pl.col("h").sum().over("customer_unique_id"))  # wraps: order-independent
+        .to_series()
+        .to_numpy()
+    )
+    return np.lexsort((per_customer, h))
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """A labelled snapshot kept compact: ``frame`` holds every buyer and the non-buyers a
+    sample can draw, in the snapshot's order; the rest is on disk."""
+
+    frame: pl.DataFrame
+    rows: int
+    labels: np.ndarray
+    """Every row's label (int8), in the snapshot's order."""
+    train_below: float
+    """Every non-buyer whose training uniform is at or below this is in ``frame``."""
+    fold_below: float
+    """The same for the fold stream."""
+    spill: Path
+    """Every row, as Parquet."""
+    owner: Any = field(default=None, compare=False, repr=False)
+    """What keeps ``spill`` on disk (a temporary folder removed with it)."""
+
+    def lazy(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.spill)
+
+
+class SpillFolder:
+    """A temporary folder for spill files, removed when this object is collected (or
+    at exit)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="olist-fast-snapshots-"))
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+def _kth(values: np.ndarray, k: int) -> float:
+    """The k-th smallest value (k >= 1), or +inf when there are k or fewer."""
+    if len(values) <= k:
+        return np.inf
+    return float(np.partition(values, k - 1)[k - 1])
+
+
+class Compactor:
+    """Collects one labelled snapshot piece by piece (the buckets of a layout, in order):
+    every row to ``spill``, and in memory the rows :class:`Compacted` keeps. The pieces'
+    frames must share one schema."""
+
+    def __init__(self, spill: Path, seed: int) -> None:
+        self.spill, self.seed = spill, seed
+        self.rows = 0
+        self.labels: list[np.ndarray] = []
+        self.pieces: list[tuple[pl.DataFrame, np.ndarray]] = []  # frame, [y, ut, uf, h]
+        self.limits = (np.inf, np.inf, np.inf)  # training, fold, hash
+        self.pending = 0
+        self._stack = ExitStack()
+        self._writer: Any = None
+
+    def add(self, frame: pl.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        table = frame.to_arrow()
+        if self._writer is None:
+            self._writer = self._stack.enter_context(pq.ParquetWriter(self.spill, table.schema))
+        if frame.height == 0:
+            return
+        self._writer.write_table(table.cast(self._writer.schema))
+        self.rows += frame.height
+        numbers = self._numbers(frame)
+        self.labels.append(numbers[0].astype(np.int8))
+        keep = self._keep(numbers, self.limits)
+        self.pieces.append((frame.filter(pl.Series(keep)), numbers[:, keep]))
+        self.pending += int(keep.sum())
+        if self.pending > 2 * (TRAIN_KEEP + FOLD_KEEP + DRIFT_ROWS) + 1_000_000:
+            self._trim()
+
+    def _numbers(self, frame: pl.DataFrame) -> np.ndarray:
+        y = frame[LABEL].to_numpy().astype(np.float64)
+        ut = sampling_uniforms(frame, self.seed)
+        uf = sampling_uniforms(frame, self.seed + FOLD_SEED_OFFSET)
+        h = row_hashes(frame).astype(np.float64)  # order kept: float64 rounds ties only
+        return np.vstack([y, ut, uf, h])
+
+    @staticmethod
+    def _keep(numbers: np.ndarray, limits: tuple[float, float, float]) -> np.ndarray:
+        y, ut, uf, h = numbers
+        return (y == 1) | (ut <= limits[0]) | (uf <= limits[1]) | (h <= limits[2])
+
+    def _trim(self) -> None:
+        if not self.pieces:
+            return
+        frame = pl.concat([f for f, _ in self.pieces], how="vertical", rechunk=False)
+        numbers = np.hstack([n for _, n in self.pieces])
+        y, ut, uf, h = numbers
+        nonbuyers = y == 0
+        self.limits = (
+            _kth(ut[nonbuyers], TRAIN_KEEP),
+            _kth(uf[nonbuyers], FOLD_KEEP),
+            _kth(h, DRIFT_ROWS),
+        )
+        keep = self._keep(numbers, self.limits)
+        self.pieces = [(frame.filter(pl.Series(keep)), numbers[:, keep])]
+        self.pending = int(keep.sum())
+
+    def finish(self, empty: pl.DataFrame) -> Compacted:
+        """The compact snapshot (``empty``: its schema, for a snapshot without rows)."""
+        self._trim()
+        self._stack.close()
+        if self._writer is None:  # never a piece: an empty spill file
+            empty.write_parquet(self.spill)
+        frame = self.pieces[0][0].rechunk() if self.pieces else empty.clear()
+        labels = np.concatenate(self.labels) if self.labels else np.zeros(0, dtype=np.int8)
+        return Compacted(
+            frame=frame,
+            rows=self.rows,
+            labels=labels,
+            train_below=self.limits[0],
+            fold_below=self.limits[1],
+            spill=self.spill,
+        )
