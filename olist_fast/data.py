@@ -123,6 +123,7 @@ def open_tables(
         return Opened(location, frames, "streaming", files, coverage, layout)
     located = locate_olist(location, storage_options=storage_options)
     frames, coverage = scan_covered(located, storage_options)
+    _suggest_layout(located["orders"][0], location)
     return Opened(
         location,
         frames,
@@ -130,6 +131,26 @@ def open_tables(
         {name: where for name, (where, _) in located.items()},
         coverage,
     )
+
+
+LARGE_ORDERS_BYTES = 256 * 2**20
+"""An orders file this large (about 2.5M orders as CSV, 7M as Parquet) gets the hint to
+convert the folder to a bucketed layout."""
+
+
+def _suggest_layout(orders: str | Path, location: Location) -> None:
+    """One line, for a large local folder: how to get the bucketed layout, whose feature
+    stage runs in the memory of one bucket."""
+    if is_url(orders) or not Path(orders).is_file():
+        return
+    if Path(orders).stat().st_size >= LARGE_ORDERS_BYTES:
+        log.warning(
+            "%s is large: olist-fast convert --data %s --out LAYOUT --buckets 32 writes a "
+            "bucketed layout, on which features and run hold one bucket at a time "
+            "(docs/performance.md, A bucketed layout)",
+            orders,
+            location,
+        )
 
 
 def default_as_of(orders: pl.LazyFrame) -> datetime:

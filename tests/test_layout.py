@@ -223,3 +223,17 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
     manifests = [json.loads(r.files["manifest"].read_text()) for r in (on_folder, on_layout)]
     assert manifests[0]["rows"] == manifests[1]["rows"]
     assert manifests[0]["positives"] == manifests[1]["positives"]
+
+
+def test_a_large_folder_gets_one_line_on_the_layout(data_dir, layouts, monkeypatch, caplog):
+    import olist_fast.data as D
+
+    D.open_tables(data_dir, None)
+    assert "bucketed layout" not in caplog.text  # a small folder: no hint
+    monkeypatch.setattr(D, "LARGE_ORDERS_BYTES", 1)
+    D.open_tables(data_dir, None)
+    (line,) = [r.getMessage() for r in caplog.records if "bucketed layout" in r.getMessage()]
+    assert f"olist-fast convert --data {data_dir} --out LAYOUT --buckets 32" in line
+    caplog.clear()
+    D.open_tables(layouts[3], None)  # a layout is the answer, not a folder to convert
+    assert "bucketed layout" not in caplog.text
