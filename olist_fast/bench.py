@@ -39,7 +39,12 @@ SEED = 20240501
 STAGES = ("features", "run")
 RUN_AS_OF = "2018-07-01"
 RUN_HORIZON = 90
-RUN_MAX_SCALE = 10
+RUN_MAX_SCALE = 300
+LAYOUT_ABOVE = 10
+"""Above this scale the cache also holds a bucketed layout (``convert --buckets
+LAYOUT_BUCKETS``): features is timed on it beside the Parquet folder, and run on it."""
+LAYOUT_BUCKETS = 32
+OURS_LAYOUT = "olist_fast (bucketed layout)"
 NOTEBOOK_MAX_SCALE = 1
 NOTEBOOK = "notebook (pandas+sklearn)"
 PEER_SCRIPTS = ("pandas_peer.py", "duckdb_peer.py", "notebook_peer.py")
@@ -136,7 +141,13 @@ def dataset(scale: float, cache: Path, *, say: Callable[[str], None]) -> dict[st
         for name, spec in TABLES.items():
             with atomic_path(pq_dir / f"{spec.stem}.parquet") as tmp:
                 pl.scan_parquet(parts / name / "*.parquet").sink_parquet(tmp)
-    return {"csv": csv_dir, "parquet": pq_dir}
+    layout = base / f"layout{LAYOUT_BUCKETS}"
+    if not layout.exists():
+        from olist_fast.layout import write_layout
+
+        say(f"writing a layout of {LAYOUT_BUCKETS} buckets into {layout}/ ...")
+        write_layout(pq_dir, layout, LAYOUT_BUCKETS)
+    return {"csv": csv_dir, "parquet": pq_dir, "layout": layout}
 
 
 LAUNCHER = """
@@ -271,6 +282,13 @@ def bench_features(
             ],
             "floor (parse needed columns)": [py, "-c", FLOOR_SCRIPT, folder],
         }
+        if "layout" in data:
+            commands[OURS_LAYOUT] = [
+                *commands["olist_fast"][:5],
+                str(data["layout"]),
+                *commands["olist_fast"][6:-1],
+                f"{tmp}/ours-layout.parquet",
+            ]
         if peers is not None and all(
             (peers / name).is_file() for name in PEER_SCRIPTS[:2]
         ):  # above scale 10 they read the Parquet folder, as ours does
@@ -353,17 +371,16 @@ def bench_run(
     """The whole job, ours and the notebook's, each as its own process on the same CSV
     folder, in turn (once per round after a warm-up round); then our stage times from the
     last run's manifest."""
+    fmt = "layout" if "layout" in data else "csv"
     with tempfile.TemporaryDirectory() as tmp:
-        commands = run_commands(str(data["csv"]), Path(tmp), scale, say, peers=peers)
+        commands = run_commands(str(data[fmt]), Path(tmp), scale, say, peers=peers)
         say(f"run scale {scale:g}: {runs} rounds of {len(commands)} commands ...")
         timed = time_interleaved(commands, runs, say)
         stages = stage_seconds(Path(tmp) / "ours")
-    rows = _rows("run", scale, "csv", timed)
+    rows = _rows("run", scale, fmt, timed)
     for stage, secs in stages.items():
         rows.append(
-            Measurement(
-                f"run:{stage}", scale, "olist_fast", "csv", secs, secs, secs, float("nan"), 1
-            )
+            Measurement(f"run:{stage}", scale, "olist_fast", fmt, secs, secs, secs, float("nan"), 1)
         )
     return rows
 
@@ -392,7 +409,9 @@ def bench(
             results += bench_features(scale, data, runs if scale < 100 else 1, say, peers=peers)
         if "run" in stages:
             if scale <= RUN_MAX_SCALE:
-                results += bench_run(scale, data, runs, say, peers=peers)
+                n = count_orders(data)
+                timed = bench_run(scale, data, runs if scale < 100 else 1, say, peers=peers)
+                results += [replace(m, orders=n) for m in timed]
             else:
                 say(f"run stage: only up to scale {RUN_MAX_SCALE:g}; skipped at {scale:g}")
     if json_path:
@@ -472,14 +491,16 @@ def load_measurements(path: Path) -> list[Measurement]:
 
 
 def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
-    """Time and peak memory of the features stage against orders, log-log, one line per
-    implementation, written atomically as PNG (or SVG/PDF by extension)."""
+    """Time and peak memory of the features stage (and of the whole run, where measured)
+    against orders, log-log, one line per implementation, written atomically as PNG (or
+    SVG/PDF by extension)."""
     from matplotlib.figure import Figure
 
     series: dict[str, list[Measurement]] = {}
     for m in results:
-        if m.stage == "features" and m.orders:
-            series.setdefault(m.impl, []).append(m)
+        if m.stage in STAGES and m.orders:
+            name = m.impl if m.stage == "features" else f"run: {m.impl}"
+            series.setdefault(name, []).append(m)
     if not series:
         raise OlistUsageError(
             "no features measurements with order counts to plot (run bench with the "
@@ -499,7 +520,7 @@ def plot_scaling(results: Sequence[Measurement], path: Path) -> Path:
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
     ax_t.legend(fontsize=8)
-    fig.suptitle("features stage, whole process, 2-core machine (lower is better)")
+    fig.suptitle("features and run, whole processes, 2-core machine (lower is better)")
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -235,18 +235,41 @@ def test_bench_run_rows_and_ratio(monkeypatch: pytest.MonkeyPatch, scale: float)
     assert "run:features" in b.format_table(rows)
 
 
-def test_bench_runs_the_run_stage_up_to_scale_10(monkeypatch: pytest.MonkeyPatch, tmp_path):
+def test_bench_runs_the_run_stage_up_to_scale_300(monkeypatch: pytest.MonkeyPatch, tmp_path):
     import olist_fast.bench as b
 
     calls: list[tuple[float, int]] = []
     monkeypatch.setattr(b, "dataset", lambda scale, cache, say: {})
+    monkeypatch.setattr(b, "count_orders", lambda data: 0)
     monkeypatch.setattr(
         b, "bench_run", lambda scale, data, runs, say, **kw: calls.append((scale, runs)) or []
     )
     said: list[str] = []
-    b.bench([1, 10, 20], stages=["run"], runs=4, cache=tmp_path, say=said.append)
-    assert calls == [(1, 4), (10, 4)]
-    assert any("20" in s for s in said)
+    b.bench([1, 10, 100, 400], stages=["run"], runs=4, cache=tmp_path, say=said.append)
+    assert calls == [(1, 4), (10, 4), (100, 1)]  # one round at 100 and above
+    assert any("400" in s for s in said)
+
+
+def test_bench_times_the_layout_beside_the_folder_above_scale_10(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import olist_fast.bench as b
+
+    seen: dict[str, list[str]] = {}
+    monkeypatch.setattr(b, "time_interleaved", lambda cmds, runs, say: seen.update(cmds) or {})
+    monkeypatch.setattr(b, "count_orders", lambda data: 0)
+    data = {"parquet": tmp_path / "pq", "layout": tmp_path / "lay"}
+    b.bench_features(100.0, data, 1, lambda _: None, peers=None)
+    ours, layout = seen["olist_fast"], seen[b.OURS_LAYOUT]
+    assert ours[ours.index("--data") + 1] == str(tmp_path / "pq")
+    assert layout[layout.index("--data") + 1] == str(tmp_path / "lay")
+    assert layout[:4] == ours[:4] and layout[6:9] == ours[6:9] and layout[-1] != ours[-1]
+    cmds = {}
+    monkeypatch.setattr(b, "run_commands", lambda folder, out, scale, say, **kw: cmds.update(
+        folder=folder) or {})  # fmt: skip
+    monkeypatch.setattr(b, "stage_seconds", lambda out: {})
+    rows = b.bench_run(100.0, {"csv": tmp_path, **data}, 1, lambda _: None)
+    assert cmds["folder"] == str(tmp_path / "lay") and rows == []
 
 
 def test_scaling_slopes_and_log_log_plot_from_saved_measurements(
