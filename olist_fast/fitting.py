@@ -76,7 +76,7 @@ class FittedModel:
         """:meth:`score` of a snapshot, encoded slice by slice (:func:`by_slices`)."""
         return by_slices(snapshot.height, self.encoder(snapshot), self.score)
 
-    def encoder(self, snapshot: pl.DataFrame) -> Callable[[int, int], np.ndarray]:
+    def encoder(self, snapshot: pl.DataFrame | pl.LazyFrame) -> Callable[[int, int], np.ndarray]:
         """The encoded rows of one slice of ``snapshot``."""
         return lambda offset, length: self.encoding.transform(snapshot.slice(offset, length))
 
@@ -385,10 +385,15 @@ SCORE_COLUMNS = (
 )
 
 
-def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
-    """The ranked score table of a snapshot: one row per customer, best first."""
+def score_customers(model: FittedModel, snapshot: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The ranked score table of a snapshot: one row per customer, best first. A lazy
+    snapshot (a file) is read slice by slice, never whole."""
+    if isinstance(snapshot, pl.LazyFrame):
+        ids = snapshot.select("customer_unique_id").collect().to_series()
+    else:
+        ids = snapshot["customer_unique_id"]
     both = by_slices(
-        snapshot.height,
+        ids.len(),
         model.encoder(snapshot),
         lambda X: np.column_stack([model.score(X), model.spend_of(X)]),
     )
@@ -396,7 +401,7 @@ def score_customers(model: FittedModel, snapshot: pl.DataFrame) -> pl.DataFrame:
     spend = both[:, 1]
     df = pl.DataFrame(
         {
-            "customer_unique_id": snapshot["customer_unique_id"],
+            "customer_unique_id": ids,
             "propensity": p,
             "expected_spend": spend,
             "expected_value": p * spend,

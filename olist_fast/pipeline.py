@@ -410,8 +410,9 @@ class Engine:
         return make_snapshots(source, protocol, strict=config.strict, seed=seed)
 
     def score(self, final: FittedModel, snaps: Snapshots) -> pl.DataFrame:
-        """The ranked scores of snapshot 0's customers (:data:`SCORE_COLUMNS`)."""
-        return score_customers(final, snaps[0])
+        """The ranked scores of snapshot 0's customers (:data:`SCORE_COLUMNS`); a compact
+        snapshot 0 is read from its file, slice by slice."""
+        return score_customers(final, snaps.lazy(0) if 0 in snaps.compacted else snaps[0])
 
 
 def run(

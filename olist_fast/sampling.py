@@ -112,7 +112,9 @@ class SpillFolder:
 
 
 def _kth(values: np.ndarray, k: int) -> float:
-    """The k-th smallest value (k >= 1), or +inf when there are k or fewer."""
+    """The k-th smallest value, +inf when there are k or fewer, -inf for k = 0."""
+    if k == 0:
+        return -np.inf
     if len(values) <= k:
         return np.inf
     return float(np.partition(values, k - 1)[k - 1])
@@ -123,8 +125,12 @@ class Compactor:
     every row to ``spill``, and in memory the rows :class:`Compacted` keeps. The pieces'
     frames must share one schema."""
 
-    def __init__(self, spill: Path, seed: int) -> None:
+    def __init__(self, spill: Path, seed: int, *, train: bool = True, fold: bool = True) -> None:
+        """``train`` / ``fold``: keep what the training / fold samples draw (a snapshot
+        that is neither, such as the scored one, keeps its drift sample only)."""
         self.spill, self.seed = spill, seed
+        self.keep_train = TRAIN_KEEP if train else 0
+        self.keep_fold = FOLD_KEEP if fold else 0
         self.rows = 0
         self.labels: list[np.ndarray] = []
         self.pieces: list[tuple[pl.DataFrame, np.ndarray]] = []  # frame, [y, ut, uf, h]
@@ -148,11 +154,14 @@ class Compactor:
         keep = self._keep(numbers, self.limits)
         self.pieces.append((frame.filter(pl.Series(keep)), numbers[:, keep]))
         self.pending += int(keep.sum())
-        if self.pending > 2 * (TRAIN_KEEP + FOLD_KEEP + DRIFT_ROWS) + 1_000_000:
-            self._trim()
+        if self.pending > 1.2 * (self.keep_train + self.keep_fold + DRIFT_ROWS) + 250_000:
+            self._trim()  # rows past the limits found so far never come back: drop them
 
     def _numbers(self, frame: pl.DataFrame) -> np.ndarray:
-        y = frame[LABEL].to_numpy().astype(np.float64)
+        if LABEL in frame.columns:
+            y = frame[LABEL].to_numpy().astype(np.float64)
+        else:  # the scored snapshot: nobody is a buyer to keep
+            y = np.zeros(frame.height)
         ut = sampling_uniforms(frame, self.seed)
         uf = sampling_uniforms(frame, self.seed + FOLD_SEED_OFFSET)
         h = row_hashes(frame).astype(np.float64)  # order kept: float64 rounds ties only
@@ -171,8 +180,8 @@ class Compactor:
         y, ut, uf, h = numbers
         nonbuyers = y == 0
         self.limits = (
-            _kth(ut[nonbuyers], TRAIN_KEEP),
-            _kth(uf[nonbuyers], FOLD_KEEP),
+            _kth(ut[nonbuyers], self.keep_train),
+            _kth(uf[nonbuyers], self.keep_fold),
             _kth(h, DRIFT_ROWS),
         )
         keep = self._keep(numbers, self.limits)
