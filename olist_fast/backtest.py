@@ -117,7 +117,12 @@ def run_backtest(
     """Fit the chosen setup on the split testing snapshot 1 exactly as the final model is
     fitted, and measure it there against the baselines."""
     ts = training_set(snaps, TEST, seed=seed)
-    test = snaps[TEST]
+    # the test window's rows: a compact snapshot is read from its file, slice by slice
+    # for the model and as the few columns the reports need
+    whole = TEST not in snaps.compacted
+    test = snaps[TEST] if whole else snaps.lazy(TEST)
+    needed = ["n_orders", "recency_days", "future_spend", "avg_order_value"]
+    columns = snaps.lazy(TEST).select(needed).collect()
     y = snaps.labels(TEST)
     model = fit_calibrated(chosen, ts, seed=seed, horizon_days=snaps.protocol.horizon_days)
     drift, notes = measure_drift(model, snaps, TEST), []
@@ -129,25 +134,26 @@ def run_backtest(
     drifted = with_drift(model, drift)
     # the test window encoded slice by slice: no matrix of all its rows
     both = by_slices(
-        test.height,
+        len(y),
         model.encoder(test),
         lambda X: np.column_stack([model.score(X), model.spend_of(X)]),
     )
     prob, expected_spend = drifted.calibration(both[:, 0]), both[:, 1]
-    naive = naive_ranking(test)
+    naive = naive_ranking(columns)
     scores: dict[str, np.ndarray] = {
         f"chosen:{chosen.name} (calibrated)": prob,
         "baseline:naive (orders, then recency)": naive,
     }
     notebook_name, peer_value = None, {}
     if compare:
-        X = ts.encoding.transform(test)  # compare: every setup, small shops
+        full = snaps.whole(TEST)  # compare: every setup, small shops (never compact)
+        X = ts.encoding.transform(full)
         extra = _compare_scores(chosen, pool, snaps, ts, X, seed=seed)
-        btyd = btyd_forecast(test, snaps.protocol.horizon_days)
+        btyd = btyd_forecast(full, snaps.protocol.horizon_days)
         extra[BTYD_NAME] = btyd.p_buy
         peer_value = {
             BTYD_NAME: {
-                **value_report(btyd.expected_value, test["future_spend"].to_numpy()),
+                **value_report(btyd.expected_value, full["future_spend"].to_numpy()),
                 "expected_buyers": float(btyd.p_buy.sum()),
                 "parameters": {**asdict(btyd.bgnbd), **asdict(btyd.gamma_gamma)},
             }
@@ -181,10 +187,10 @@ def run_backtest(
             )
         )
     buyers = y == 1
-    realized = test["future_spend"].to_numpy()
+    realized = columns["future_spend"].to_numpy()
     actual = realized[buyers]
     model_spend = expected_spend[buyers]
-    naive_spend = test["avg_order_value"].to_numpy()[buyers]
+    naive_spend = columns["avg_order_value"].to_numpy()[buyers]
     return Backtest(
         test_date=snaps.protocol.date(TEST),
         train_dates=ts.dates,
@@ -208,7 +214,9 @@ def run_backtest(
             },
             "peers": peer_value,
         },
-        truth=truth(snaps.protocol.date(TEST), test, {"chosen": prob}) if truth else None,
+        truth=truth(snaps.protocol.date(TEST), snaps.whole(TEST), {"chosen": prob})
+        if truth
+        else None,
         drift=drift,
         notes=notes,
     )

@@ -347,12 +347,13 @@ def layout_protocol_snapshots(
     at a time (:func:`olist_fast.bucketed.snapshots_by_bucket`), the buckets' frames put
     one after the other per date: the same frames, built in the memory of one bucket.
 
-    With ``seed`` (the run's), every snapshot but the backtest's test window (1) is kept
+    With ``seed`` (the run's), every snapshot is kept
     compact (:class:`olist_fast.sampling.Compactor`): in memory every buyer and the rows
     the run's samples draw with that seed (training and fold samples, the drift sample;
     the scored snapshot 0 keeps its drift sample only), every row in a temporary Parquet
     file. The model stage draws the same samples from them, so its results are the
-    same; snapshot 0 is scored from its file, slice by slice."""
+    same; snapshot 0 is scored from its file and the backtest's test window (1) read from
+    its file, slice by slice."""
     from olist_fast.bucketed import snapshots_by_bucket
 
     assert source.layout is not None
@@ -366,9 +367,8 @@ def layout_protocol_snapshots(
         spill = SpillFolder()
         folds = set(protocol.fold_tests())
         compactors = {
-            j: Compactor(spill.path / f"snapshot{j}.parquet", seed, train=j > 1, fold=j in folds)
+            j: Compactor(spill.path / f"snapshot{j}.parquet", seed, train=j > 0, fold=j in folds)
             for j in index
-            if j != 1  # the backtest's test window stays whole: it reports on every row
         }
     pieces: dict[int, list[pl.DataFrame]] = {j: [] for j in index if j not in compactors}
     empty: dict[int, pl.DataFrame] = {}

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -213,8 +214,10 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
     assert compact.train_below < 1 and compact.fold_below < 1
     assert compact.lazy().collect().height == compact.rows  # ... and kept on disk
     assert len(compact.labels) == compact.rows
-    scored = snaps.compacted[0]  # the scored snapshot: its drift sample in memory, scored from disk
-    assert scored.frame.height == 500 < scored.rows and 1 not in snaps.compacted
+    scored = snaps.compacted[0]  # the scored snapshot: its drift sample only, scored from disk
+    assert scored.frame.height == 500 < scored.rows
+    test = snaps.compacted[1]  # the backtest's window: read from disk for its reports
+    assert test.frame.height < test.rows and test.fold_below == -np.inf
     on_folder = run(config, data=data_dir, out=tmp_path / "a")
     on_layout = run(config, data=layouts[3], out=tmp_path / "b")
     assert on_layout.files["scores"].read_bytes() == on_folder.files["scores"].read_bytes()
