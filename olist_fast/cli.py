@@ -435,7 +435,7 @@ def features(
     status_col: StatusColOpt = None,
 ) -> None:
     """Write the per-customer feature table (the feature contract) as of a date."""
-    from olist_fast.pipeline import write_feature_table
+    from olist_fast.feature_files import write_feature_table
 
     when = parse_as_of(as_of)
     log_tables = transaction_tables(

@@ -10,37 +10,33 @@ calibration :mod:`olist_fast.fitting`. Nothing at or after ``as_of`` is ever rea
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from polars._typing import EngineType
 
-from olist_fast.backtest import Backtest, Curves, Truth, run_backtest
-from olist_fast.calibration import Drift
+from olist_fast.backtest import Backtest, Truth, run_backtest
 from olist_fast.config import RunConfig
 from olist_fast.data import (
     Source,
     Tables,
-    default_as_of,
     named_read_errors,
     open_tables,
     read_source,
 )
-from olist_fast.errors import OlistDataError, OlistUsageError
-from olist_fast.features import FEATURES, build_snapshots
-from olist_fast.features.orders import PURCHASE
+from olist_fast.errors import OlistUsageError
+from olist_fast.feature_files import FeatureShape as FeatureShape
+from olist_fast.feature_files import feature_frames as feature_frames
+from olist_fast.feature_files import feature_table as feature_table
+from olist_fast.feature_files import write_feature_table as write_feature_table
+from olist_fast.features import build_snapshots
 from olist_fast.fitting import (
     SCORE_COLUMNS as SCORE_COLUMNS,  # re-exported: the score file's columns
 )
@@ -48,32 +44,32 @@ from olist_fast.fitting import (
     FittedModel,
     fit_as_of,
     fit_final_model,
-    package_versions,
     score_customers,
 )
 from olist_fast.io import (
     Location,
     StorageOptions,
     atomic_dir,
-    atomic_path,
     is_url,
-    write_frame,
 )
 from olist_fast.models import (
     Imbalance,
     Setup,
     all_setups,
     compared_setups,
-    inference_steps,
     setup_named,
 )
+from olist_fast.outputs import feature_importance as feature_importance
+from olist_fast.outputs import input_fingerprints as input_fingerprints
+from olist_fast.outputs import run_metrics as run_metrics
+from olist_fast.outputs import write_outputs as write_outputs
+from olist_fast.outputs import write_scores as write_scores
 from olist_fast.parallel import using_threads
 from olist_fast.protocol import (
     Protocol,
     Snapshots,
     make_snapshots,
 )
-from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.selection import Selection, select_setup
 from olist_fast.timestamps import as_datetime
 
@@ -94,156 +90,6 @@ class Timer:
         self.stages[name] = round(time.perf_counter() - t0, 3)
         self.say(f"[{name}] {self.stages[name]:.2f} s")
         return out
-
-
-def feature_table(
-    data: Location | None = None,
-    *,
-    tables: Tables | None = None,
-    as_of: date | datetime | str | None = None,
-    horizon_days: int = 90,
-    engine: EngineType | None = None,
-    strict: bool = False,
-    storage_options: StorageOptions = None,
-) -> pl.DataFrame:
-    """The per-customer feature table (the feature contract) as of a date, as the
-    ``features`` command writes it: ``as_of`` None is the end of the healthy period;
-    labels where the data covers their window. An ``as_of`` before the first purchase is
-    an error (the table would be empty); a label window that runs past the end of the
-    healthy period is a warning (its labels are mostly zeros by construction). A bucketed
-    layout (:mod:`olist_fast.layout`) is computed one bucket at a time; the table is the
-    same."""
-    source = read_source(data, as_of, tables=tables, storage_options=storage_options)
-    frames: list[pl.DataFrame] = []
-    feature_frames(source, horizon_days, frames.append, engine=engine, strict=strict)
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-
-
-@dataclass(frozen=True)
-class FeatureShape:
-    """What a feature table came to: rows, columns, and whether it carries labels."""
-
-    rows: int
-    columns: int
-    labels: bool
-
-
-def feature_frames(
-    source: Source,
-    horizon_days: int,
-    consume: Callable[[pl.DataFrame], None],
-    *,
-    engine: EngineType | None = None,
-    strict: bool = False,
-) -> FeatureShape:
-    """The feature table of ``source`` at its ``as_of``, handed to ``consume`` in pieces
-    that, one after the other, are the table in its order: the whole table at once, or
-    one bucket at a time for a bucketed layout. The checks of :func:`feature_table` run
-    over the whole table."""
-    constant = _Constant()
-    shape: list[tuple[int, bool]] = []
-
-    def take(frame: pl.DataFrame) -> None:
-        constant.see(frame, source.features_off)
-        shape.append((frame.width, "bought_again" in frame.columns))
-        consume(frame)
-
-    with named_read_errors(source.files):
-        if source.layout is None:
-            (snap,) = build_snapshots(
-                source.tables,
-                [source.as_of],
-                horizon_days=horizon_days,
-                engine=engine or source.engine,
-                strict=strict,
-            )
-            take(snap)
-            rows = snap.height
-        else:
-            from olist_fast.bucketed import snapshots_by_bucket
-
-            done = snapshots_by_bucket(
-                source.layout,
-                source.coverage,
-                source.tables["orders"],
-                [source.as_of],
-                lambda _, frames: take(frames[0]),
-                horizon_days=horizon_days,
-                engine=engine or source.engine,
-            )
-            done.warn(strict=strict)
-            rows = done.rows[0]
-        if constant.names() and rows > 1:
-            log.warning(
-                "features with one value for every customer (their inputs hold nothing "
-                "before as_of): %s",
-                ", ".join(constant.names()),
-            )
-        if rows == 0:
-            first = source.tables["orders"].select(pl.col(PURCHASE).min()).collect().item()
-            raise OlistDataError(
-                f"--as-of {source.as_of:%Y-%m-%d} is before the first purchase in the data "
-                f"({first or 'none'}): no customer has a history order; choose a later --as-of"
-            )
-        width, labelled = shape[0]
-        if labelled:
-            end = source.as_of + timedelta(days=horizon_days)
-            healthy_end = default_as_of(source.tables["orders"])
-            if end > healthy_end:
-                log.warning(
-                    "the label window [%s, %s) runs past the end of the healthy period "
-                    "(%s): orders there are sparse, so its labels are mostly zeros by "
-                    "construction; choose an --as-of at least %d days before %s",
-                    f"{source.as_of:%Y-%m-%d}",
-                    f"{end:%Y-%m-%d}",
-                    f"{healthy_end:%Y-%m-%d}",
-                    horizon_days,
-                    f"{healthy_end:%Y-%m-%d}",
-                )
-    return FeatureShape(rows, width, labelled)
-
-
-class _Constant:
-    """Features with one value (null counts as one) over every piece of a table."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, set[Any]] = {f: set() for f in FEATURES}
-
-    def see(self, frame: pl.DataFrame, off: frozenset[str]) -> None:
-        for f, seen in self.values.items():
-            if f in off or len(seen) > 1 or frame.height == 0:
-                continue
-            seen.update(frame[f].unique(maintain_order=True).head(2).to_list())
-
-    def names(self) -> list[str]:
-        return [f for f, seen in self.values.items() if len(seen) == 1]
-
-
-def write_feature_table(
-    out: Location,
-    data: Location | None = None,
-    *,
-    tables: Tables | None = None,
-    as_of: date | datetime | str | None = None,
-    horizon_days: int = 90,
-    engine: EngineType | None = None,
-    strict: bool = False,
-    storage_options: StorageOptions = None,
-) -> FeatureShape:
-    """:func:`feature_table` written to ``out`` (.parquet or .csv, a path or a URL), as
-    the ``features`` command does: from a bucketed layout to a local file one bucket at a
-    time (the whole table is never in memory), renamed into place once complete."""
-    source = read_source(data, as_of, tables=tables, storage_options=storage_options)
-    if source.layout is None or is_url(out):
-        frames: list[pl.DataFrame] = []
-        shape = feature_frames(source, horizon_days, frames.append, engine=engine, strict=strict)
-        table = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-        write_frame(table, out, storage_options=storage_options)
-        return shape
-    from olist_fast.bucketed import appending
-
-    with appending(Path(out)) as append:
-        return feature_frames(source, horizon_days, append, engine=engine, strict=strict)
 
 
 def setup_pool(snaps: Snapshots, models: tuple[str, ...] | None) -> list[Setup]:
@@ -276,65 +122,6 @@ def generated_truth(data_dir: Path | None, horizon_days: int, seed: int) -> Trut
         return truth_report(sim, snapshot, horizon_days, when, random_state=seed, scores=scores)
 
     return report
-
-
-def feature_importance(model: FittedModel) -> dict[str, float]:
-    """Model-native importances (trees) or absolute standardised coefficients (linear)."""
-    final = inference_steps(model.classifier)[-1][1]
-    names = model.encoding.names
-    if hasattr(final, "named_estimators_"):  # the blend: its forest's importances
-        final = final.named_estimators_["random_forest"]
-    if hasattr(final, "feature_importances_"):
-        values = np.asarray(final.feature_importances_, dtype=float)
-    elif hasattr(final, "coef_"):
-        values = np.abs(np.asarray(final.coef_, dtype=float)).ravel()
-    else:
-        return {}
-    return dict(zip(names, values.tolist(), strict=True))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = package_versions()
-    for n in ("matplotlib", "typer"):
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = "not installed"
-    return out
-
-
-def _write_json(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=False))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer | np.floating):
-        return o.item()
-    if isinstance(o, datetime):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and inf become null, so the JSON is strict."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 @dataclass
@@ -511,121 +298,6 @@ def model_stage(
     return ModelStage(selection, bt, final, metrics)
 
 
-def run_metrics(
-    protocol: Protocol,
-    snaps: Snapshots,
-    selection: Selection,
-    bt: Backtest,
-    drift: Drift | None,
-) -> dict:
-    """``metrics.json``: the protocol, the fold table and choice, the backtest."""
-    return _finite(
-        {
-            "as_of": protocol.as_of.isoformat(),
-            "horizon_days": protocol.horizon_days,
-            "protocol": protocol.as_dict(),
-            "training": {
-                "final": Imbalance.of(
-                    np.concatenate([snaps.labels(j) for j in protocol.train_indices(0)])
-                ).as_dict()
-            },
-            "chosen_setup": selection.chosen.name,
-            "final_calibration_drift": drift.as_dict() if drift else None,
-            "selection": selection.as_dict(),
-            "backtest": bt.as_dict(),
-        }
-    )
-
-
-def write_outputs(
-    config: RunConfig,
-    out: Path,
-    source: Source,
-    snaps: Snapshots,
-    final: FittedModel,
-    scores: pl.DataFrame,
-    metrics: dict,
-    bt: Backtest,
-    timer: Timer,
-) -> dict[str, Path]:
-    """Scores, metrics, plots, the model folder and the manifest, each written atomically."""
-    from olist_fast.report import plot_run
-
-    files = {
-        "scores": out / "user_propensity_scores.csv",
-        "metrics": out / "metrics.json",
-        "plots": out / "model_plots.png",
-        "manifest": out / "run_manifest.json",
-        "model": out / "model",
-    }
-    with atomic_path(files["scores"]) as tmp:
-        scores.write_csv(tmp)
-    _write_json(metrics, files["metrics"])
-    with atomic_path(files["plots"]) as tmp:
-        plot_run(
-            _curves(bt.curves),
-            metrics["backtest"],
-            feature_importance(final),
-            tmp,
-            title=f"olist-fast: {final.setup}, as_of {source.as_of:%Y-%m-%d}, "
-            f"horizon {snaps.protocol.horizon_days} d",
-        )
-    with atomic_dir(files["model"]) as tmp_dir:
-        model_files = [files["model"] / p.name for p in final.save(tmp_dir)]
-    labelled = range(1, len(snaps.frames))
-    manifest = {
-        "config": config.as_json(),
-        "resolved": {
-            "data": str(source.location) if source.location else "in-memory tables",
-            "as_of": source.as_of.isoformat(),
-        },
-        "seed": config.seed,
-        "versions": _versions(),
-        "inputs": input_fingerprints(source),
-        "rows": {
-            snaps.protocol.date(j).date().isoformat(): snaps.rows(j)
-            for j in range(len(snaps.frames))
-        },
-        "positives": {
-            snaps.protocol.date(j).date().isoformat(): int(snaps.labels(j).sum()) for j in labelled
-        },
-        "stage_seconds": timer.stages,
-        "model_files": [str(p) for p in model_files],
-    }
-    _write_json(_finite(manifest), files["manifest"])
-    return files
-
-
-def input_fingerprints(source: Source) -> dict[str, dict[str, Any]]:
-    """Per table the plan read: its file and SHA-256 (local files), its URL (object
-    stores: not downloaded twice to hash), or its row count (frames in memory)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in PLAN_TABLES:
-        spec = TABLES[name]
-        if source.location is None:
-            rows = source.tables[name].select(pl.len()).collect().item()
-            out[spec.stem] = {"file": None, "rows": rows}
-            continue
-        where = source.files.get(name)
-        if where is None:
-            continue
-        if is_url(where):
-            out[spec.stem] = {"file": str(where), "sha256": None}
-        elif "*" in str(where):  # a bucketed layout's part files: one hash over them all
-            parts = sorted(Path(p) for p in glob.glob(str(where)))
-            h = hashlib.sha256()
-            for part in parts:
-                h.update(f"{part.relative_to(part.parents[2])}:{_sha256(part)}\n".encode())
-            out[spec.stem] = {"file": str(where), "sha256": h.hexdigest()}
-        else:
-            out[spec.stem] = {"file": str(where), "sha256": _sha256(Path(where))}
-    return out
-
-
-def _curves(c: Curves) -> dict[str, np.ndarray | None]:
-    return {"y": c.y, "chosen": c.chosen, "naive": c.naive, "notebook": c.notebook}
-
-
 def train(
     config: RunConfig | None = None,
     /,
@@ -697,16 +369,3 @@ def score(
     if out is not None:
         write_scores(table, out, storage_options)
     return table
-
-
-def write_scores(table: pl.DataFrame, out: Location, storage_options: StorageOptions) -> str | Path:
-    """``user_propensity_scores.csv`` in ``out``: renamed into place locally; on an object
-    store one PUT, which the store makes visible only once complete."""
-    if is_url(out):
-        url = f"{str(out).rstrip('/')}/user_propensity_scores.csv"
-        table.write_csv(url, storage_options=storage_options)
-        return url
-    target = Path(out) / "user_propensity_scores.csv"
-    with atomic_path(target) as tmp:
-        table.write_csv(tmp)
-    return target

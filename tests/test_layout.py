@@ -16,8 +16,9 @@ from polars.testing import assert_frame_equal
 from olist_fast import layout as L
 from olist_fast.cli import app
 from olist_fast.config import RunConfig
+from olist_fast.feature_files import feature_table, write_feature_table
 from olist_fast.io import OlistDataError, scan_olist
-from olist_fast.pipeline import feature_table, run, write_feature_table
+from olist_fast.pipeline import run
 from olist_fast.schema import TABLES
 
 DATES = ["2017-09-01", "2018-06-01", None]  # None: the end of the healthy period

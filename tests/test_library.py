@@ -283,12 +283,12 @@ def test_every_setup_round_trips_through_its_model_folder(
 def test_a_bug_is_an_internal_error_not_the_users(
     cli: CliRunner, small_csv_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import olist_fast.pipeline as pipeline
+    import olist_fast.feature_files as feature_files
 
     def broken(*args, **kwargs):
         raise KeyError("a bug in our code")
 
-    monkeypatch.setattr(pipeline, "build_snapshots", broken)
+    monkeypatch.setattr(feature_files, "build_snapshots", broken)
     args = ["features", "--data", str(small_csv_dir), "--out", str(tmp_path / "f.parquet")]
     r = cli.invoke(app, args)
     assert r.exit_code == 2
