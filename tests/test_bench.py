@@ -264,6 +264,11 @@ def test_bench_times_the_layout_beside_the_folder_above_scale_10(
     assert ours[ours.index("--data") + 1] == str(tmp_path / "pq")
     assert layout[layout.index("--data") + 1] == str(tmp_path / "lay")
     assert layout[:4] == ours[:4] and layout[6:9] == ours[6:9] and layout[-1] != ours[-1]
+    seen.clear()  # above scale 100: the layout alone (the others hold the data in memory)
+    said: list[str] = []
+    b.bench_features(300.0, data, 1, said.append, peers=b.default_peers())
+    assert list(seen) == [b.OURS_LAYOUT] and any("only the bucketed layout" in x for x in said)
+    assert b._rows("features", 300.0, "parquet", {b.OURS_LAYOUT: ([2.0], 10.0)})[0].wall_s == 2
     cmds = {}
     monkeypatch.setattr(b, "run_commands", lambda folder, out, scale, say, **kw: cmds.update(
         folder=folder) or {})  # fmt: skip
