@@ -367,7 +367,7 @@ def layout_protocol_snapshots(
         spill = SpillFolder()
         folds = set(protocol.fold_tests())
         compactors = {
-            j: Compactor(spill.path / f"snapshot{j}.parquet", seed, train=j > 0, fold=j in folds)
+            j: Compactor(spill.path / f"snapshot{j}", seed, train=j > 0, fold=j in folds)
             for j in index
         }
     pieces: dict[int, list[pl.DataFrame]] = {j: [] for j in index if j not in compactors}
