@@ -10,7 +10,14 @@ import polars as pl
 import pytest
 
 from benchmarks.conftest import record
-from olist_fast.bench import NOTEBOOK, NOTEBOOK_MAX_SCALE, run_commands, run_once, stage_seconds
+from olist_fast.bench import (
+    NOTEBOOK,
+    NOTEBOOK_MAX_SCALE,
+    default_peers,
+    run_commands,
+    run_once,
+    stage_seconds,
+)
 from olist_fast.fitting import calibrate, fit_calibrated, fit_spend, score_customers
 from olist_fast.io import scan_olist
 from olist_fast.models import compared_setups, fit_setup, setup_named
@@ -107,7 +114,9 @@ def bench_run(benchmark, data, scale, impl, tmp_path) -> None:
     ``olist-fast bench`` gives the interleaved ratio."""
     if scale > NOTEBOOK_MAX_SCALE:
         pytest.skip(f"the whole run is benchmarked up to scale {NOTEBOOK_MAX_SCALE:g}")
-    commands = run_commands(str(data["csv"]), tmp_path, scale, say=lambda _: None)
+    commands = run_commands(
+        str(data["csv"]), tmp_path, scale, say=lambda _: None, peers=default_peers()
+    )
     argv = commands.get(NOTEBOOK if impl == "notebook" else impl)
     if argv is None:
         pytest.skip(f"{impl}: benchmarks/peers/notebook_peer.py not found")
