@@ -186,6 +186,7 @@ def write_layout(
     if n < buckets:
         say(f"{buckets} buckets asked, {n} written: one per customer at most")
     target = Path(dst)
+    _check_target(Path(local_path(src)) if not is_url(src) else None, target)
     with atomic_dir(target) as tmp:
         layout = Layout(tmp, n, tuple(starts), {k: list(c) for k, (_, c) in located.items()})
         key = bucket_of(starts)
@@ -218,6 +219,21 @@ def write_layout(
             )
         )
     return open_layout(target)
+
+
+def _check_target(src: Path | None, target: Path) -> None:
+    """Refuse a ``--out`` that writing the layout would destroy: the source folder, a
+    folder holding it, or a non-empty folder that is not a layout (the layout replaces
+    its target whole)."""
+    where = target.resolve()
+    if src is not None and (where == src.resolve() or where in src.resolve().parents):
+        raise OlistUsageError(f"{target}: --out is the data folder or holds it; choose another")
+    not_layout = where.exists() and not (where / LAYOUT_FILE).is_file()
+    if not_layout and (not where.is_dir() or any(where.iterdir())):
+        raise OlistUsageError(
+            f"{target}: exists and is not a bucketed layout; the layout replaces its "
+            "folder whole, so choose a new or empty folder"
+        )
 
 
 def _tagged(lf: pl.LazyFrame, keys: pl.LazyFrame, on: str) -> pl.LazyFrame:

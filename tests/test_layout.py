@@ -243,3 +243,19 @@ def test_a_large_folder_gets_one_line_on_the_layout(data_dir, layouts, monkeypat
     caplog.clear()
     D.open_tables(layouts[3], None)  # a layout is the answer, not a folder to convert
     assert "bucketed layout" not in caplog.text
+
+
+def test_convert_never_replaces_a_folder_that_is_not_a_layout(data_dir, tmp_path) -> None:
+    from olist_fast.errors import OlistUsageError
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    with pytest.raises(OlistUsageError, match="exists and is not a bucketed layout"):
+        L.write_layout(data_dir, busy, 2)
+    assert (busy / "notes.txt").read_text() == "keep me"
+    with pytest.raises(OlistUsageError, match="is the data folder or holds it"):
+        L.write_layout(data_dir, data_dir, 2)
+    with pytest.raises(OlistUsageError, match="is the data folder or holds it"):
+        L.write_layout(data_dir, data_dir.parent, 2)
+    assert any(data_dir.iterdir())
