@@ -45,9 +45,16 @@ def feature_table(
     layout (:mod:`olist_fast.layout`) is computed one bucket at a time; the table is the
     same."""
     source = read_source(data, as_of, tables=tables, storage_options=storage_options)
+    return _whole_table(source, horizon_days, engine=engine, strict=strict)[0]
+
+
+def _whole_table(
+    source: Source, horizon_days: int, *, engine: EngineType | None, strict: bool
+) -> tuple[pl.DataFrame, FeatureShape]:
+    """:func:`feature_frames`' pieces put together as one table, with its shape."""
     frames: list[pl.DataFrame] = []
-    feature_frames(source, horizon_days, frames.append, engine=engine, strict=strict)
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+    shape = feature_frames(source, horizon_days, frames.append, engine=engine, strict=strict)
+    return (frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")), shape
 
 
 @dataclass(frozen=True)
@@ -166,9 +173,7 @@ def write_feature_table(
     time (the whole table is never in memory), renamed into place once complete."""
     source = read_source(data, as_of, tables=tables, storage_options=storage_options)
     if source.layout is None or is_url(out):
-        frames: list[pl.DataFrame] = []
-        shape = feature_frames(source, horizon_days, frames.append, engine=engine, strict=strict)
-        table = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        table, shape = _whole_table(source, horizon_days, engine=engine, strict=strict)
         write_frame(table, out, storage_options=storage_options)
         return shape
     from olist_fast.bucketed import appending
