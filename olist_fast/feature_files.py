@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -22,7 +21,7 @@ from olist_fast.data import (
 from olist_fast.errors import OlistDataError
 from olist_fast.features import FEATURES, build_snapshots
 from olist_fast.features.orders import PURCHASE
-from olist_fast.io import Location, StorageOptions, is_url, write_frame
+from olist_fast.io import Location, StorageOptions, is_url, local_path, write_frame
 
 log = logging.getLogger("olist_fast")
 
@@ -178,5 +177,5 @@ def write_feature_table(
         return shape
     from olist_fast.bucketed import appending
 
-    with appending(Path(out)) as append:
+    with appending(local_path(out)) as append:
         return feature_frames(source, horizon_days, append, engine=engine, strict=strict)

@@ -259,3 +259,10 @@ def test_convert_never_replaces_a_folder_that_is_not_a_layout(data_dir, tmp_path
     with pytest.raises(OlistUsageError, match="is the data folder or holds it"):
         L.write_layout(data_dir, data_dir.parent, 2)
     assert any(data_dir.iterdir())
+
+
+def test_a_file_url_output_is_the_local_file(data_dir, layouts, tmp_path) -> None:
+    target = tmp_path / "f.parquet"
+    write_feature_table(f"file://{target}", layouts[3], as_of="2018-06-01")
+    want = feature_table(data_dir, as_of="2018-06-01")
+    assert_frame_equal(pl.read_parquet(target), want, check_exact=True)
