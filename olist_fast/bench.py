@@ -146,9 +146,10 @@ def dataset(scale: float, cache: Path, *, say: Callable[[str], None]) -> dict[st
             with atomic_path(pq_dir / f"{spec.stem}.parquet") as tmp:
                 pl.scan_parquet(parts / name / "*.parquet").sink_parquet(tmp)
     layout = base / f"layout{LAYOUT_BUCKETS}"
-    if not layout.exists():
-        from olist_fast.layout import write_layout
+    from olist_fast.layout import VERSION, write_layout
 
+    layout_file = layout / "olist_layout.json"
+    if not layout_file.is_file() or json.loads(layout_file.read_text()).get("version") != VERSION:
         say(f"writing a layout of {LAYOUT_BUCKETS} buckets into {layout}/ ...")
         write_layout(pq_dir, layout, LAYOUT_BUCKETS)
     return {"csv": csv_dir, "parquet": pq_dir, "layout": layout}

@@ -76,6 +76,7 @@ def snapshots_by_bucket(
             horizon_days=horizon_days,
             labels=covered,
             engine=engine,
+            compact=layout.plan_compact,
         )
         consume(k, got.frames)
         rows = [r + f.height for r, f in zip(rows, got.frames, strict=True)]

@@ -7,6 +7,13 @@ after the other, are the table of all the data: the buckets are ranges of the id
 its sorted order, so the concatenation is sorted too. The product, seller, geolocation
 and category tables are shared by every bucket (written once).
 
+The ids are stored as 128-bit integers when every id the feature plan joins on is 32
+lowercase hex digits, as Olist's are (:mod:`olist_fast.features.keys`): the plan then
+reads 16 bytes per id instead of parsing 32 characters of text and converting them, in
+every bucket of every run. Any other id (``"C17"``, upper case) keeps the layout in
+text. :meth:`Layout.scan` gives the tables with text ids as any folder's;
+:meth:`Layout.scan_bucket`, for the plan, keeps the integers.
+
 On disk, in the layout's folder::
 
     olist_layout.json                          the layout: version, N, the ranges, what
@@ -32,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 from olist_fast.errors import OlistDataError, OlistUsageError
+from olist_fast.features.keys import ID_COLUMNS, compact_id, is_not_hex_error, text_id
 from olist_fast.io import (
     Coverage,
     Format,
@@ -51,19 +59,26 @@ from olist_fast.schema import (
     ORDER_REVIEWS,
     ORDERS,
     PLAN_TABLES,
+    PRODUCTS,
     TABLES,
     empty_table,
 )
 
 LAYOUT_FILE = "olist_layout.json"
 FORMAT = "olist-fast bucketed layout"
-VERSION = 1
+VERSION = 2
+"""Version 2 stores the ids as integers when they allow it (``"ids"`` in the layout file);
+version 1 layouts (text ids) are read too."""
+READS = (1, 2)
 MAX_BUCKETS = 4096
 KEY = "customer_unique_id"
 BUCKET = "bucket"
 BY_ORDER = (ORDER_ITEMS, ORDER_PAYMENTS, ORDER_REVIEWS)
 """Tables that reach their customer through ``order_id``."""
 BUCKETED = (CUSTOMERS, ORDERS, *BY_ORDER)
+COMPACTED = (*BUCKETED, PRODUCTS)
+"""Tables whose plan ids (:data:`olist_fast.features.keys.ID_COLUMNS`) a layout with
+integer ids stores as integers: every id the plan joins on, so it converts none."""
 SAMPLE_PER_BUCKET = 2_000
 """Ids drawn per bucket to place the ranges' ends (a sample: any ends give the same
 result, the sample only balances the buckets)."""
@@ -91,6 +106,20 @@ class Layout:
     starts: tuple[str, ...]
     tables: Mapping[str, list[str]]
     """Each table the source held, with the columns its file had."""
+    ids: str = "text"
+    """How the plan's ids are stored: ``"uint128"`` (128-bit integers), ``"text"`` (not
+    all hex), or ``"unknown"`` (text, in a version 1 layout that did not check)."""
+
+    @property
+    def compact(self) -> bool:
+        """Whether the plan's ids are stored as integers."""
+        return self.ids == "uint128"
+
+    @property
+    def plan_compact(self) -> bool | None:
+        """The feature plan's ``compact`` argument for this layout's buckets: False when
+        the ids are known not to be hex (no conversion to try), else None."""
+        return False if self.ids == "text" else None
 
     def bucket_dir(self, name: str, k: int) -> Path:
         return self.path / TABLES[name].stem / f"{BUCKET}={k:05d}"
@@ -111,15 +140,20 @@ class Layout:
 
     def scan(self) -> tuple[dict[str, pl.LazyFrame], Coverage]:
         """Every table over all the buckets, typed, with what the source lacked (warned
-        once, as for a folder)."""
-        return scan_covered(self.located())
+        once, as for a folder), the ids as text."""
+        if not self.compact:
+            return scan_covered(self.located())
+        return scan_covered(self.located(), scan=lambda name, where, cols: self._scan(name, where))
 
     def scan_bucket(self, k: int, coverage: Coverage) -> dict[str, pl.LazyFrame]:
         """The plan's tables of bucket ``k``, completed as the whole layout is
         (``coverage``: :meth:`scan`'s), without warning again: a table the source lacked
-        is empty, and payments the source lacked come from the items."""
+        is empty, and payments the source lacked come from the items. The ids are as
+        stored (integers in a compact layout, which the plan keeps)."""
         out = {
-            name: scan_table(where, TABLES[name], header=cols)
+            name: self._scan(name, where, text=False)
+            if self.compact
+            else scan_table(where, TABLES[name], header=cols)
             for name, (where, cols) in self.located(k).items()
             if name in PLAN_TABLES
         }
@@ -129,12 +163,21 @@ class Layout:
             out[ORDER_PAYMENTS] = payments_from_items(out[ORDER_ITEMS])
         return out
 
+    def _scan(self, name: str, where: str | Path, *, text: bool = True) -> pl.LazyFrame:
+        """A table of a compact layout as written (its columns are :func:`convert`'s
+        typed ones), its integer ids turned back into text unless ``text`` is False."""
+        if name not in COMPACTED:
+            return scan_table(where, TABLES[name])
+        lf = pl.scan_parquet(where)
+        return lf.with_columns(text_id(c) for c in ID_COLUMNS[name]) if text else lf
+
 
 def bucket_of(starts: tuple[str, ...] | list[str]) -> pl.Expr:
     """The bucket of each ``customer_unique_id``: how many range starts are at or below
     it (0 for ids before the first start)."""
     ends = pl.Series("starts", list(starts), dtype=pl.String)
-    return pl.lit(ends).search_sorted(pl.col(KEY), side="right").cast(pl.UInt32).fill_null(0)
+    found = pl.lit(ends).search_sorted(pl.col(KEY), side="right")
+    return found.cast(pl.UInt32).fill_null(0).alias(BUCKET)
 
 
 def range_starts(customers: pl.LazyFrame, buckets: int) -> list[str]:
@@ -187,24 +230,17 @@ def write_layout(
         say(f"{buckets} buckets asked, {n} written: one per customer at most")
     target = Path(dst)
     _check_target(Path(local_path(src)) if not is_url(src) else None, target)
+    tables = {k: list(c) for k, (_, c) in located.items()}
     with atomic_dir(target) as tmp:
-        layout = Layout(tmp, n, tuple(starts), {k: list(c) for k, (_, c) in located.items()})
-        key = bucket_of(starts)
-        customers = frames[CUSTOMERS].with_columns(key.alias(BUCKET))
-        # one bucket per customer_id (a repeated customer_id keeps its first row's)
-        people = customers.select("customer_id", BUCKET).unique("customer_id", keep="first")
-        orders = _tagged(frames[ORDERS], people, "customer_id")
-        by_order = orders.select("order_id", BUCKET).unique("order_id", keep="first")
-        parts = {CUSTOMERS: customers, ORDERS: orders}
-        for name in BY_ORDER:
-            if name in frames:
-                parts[name] = _tagged(frames[name], by_order, "order_id")
-        for name, lf in parts.items():
-            say(f"writing {TABLES[name].stem} in {n} buckets")
-            _sink_buckets(lf, layout, name)
-        for name, lf in frames.items():
-            if name not in BUCKETED:
-                lf.sink_parquet(layout.where(name))
+        try:  # the ids as integers; text if any is not 32 lowercase hex digits
+            layout = _write_tables(frames, Layout(tmp, n, tuple(starts), tables, "uint128"), say)
+        except pl.exceptions.ComputeError as exc:
+            if not is_not_hex_error(exc):
+                raise
+            say("the ids are not all 32 lowercase hex digits: stored as text")
+            for name in tables:
+                _remove(tmp, name)
+            layout = _write_tables(frames, Layout(tmp, n, tuple(starts), tables, "text"), say)
         (tmp / LAYOUT_FILE).write_text(
             json.dumps(
                 {
@@ -212,6 +248,7 @@ def write_layout(
                     "version": VERSION,
                     "buckets": n,
                     "key": KEY,
+                    "ids": layout.ids,
                     "starts": starts,
                     "tables": layout.tables,
                 },
@@ -219,6 +256,76 @@ def write_layout(
             )
         )
     return open_layout(target)
+
+
+def _write_tables(
+    frames: Mapping[str, pl.LazyFrame], layout: Layout, say: Callable[[str], None]
+) -> Layout:
+    """Write every table of ``frames`` into ``layout``'s folder: the customer tables by
+    bucket, the others once; with ``layout.compact``, the plan's ids as integers (a
+    :class:`polars.exceptions.ComputeError` that
+    :func:`~olist_fast.features.keys.is_not_hex_error` recognises when one is not hex)."""
+    # the bucket from the id's text (the range starts are text)
+    frames = {**frames, CUSTOMERS: frames[CUSTOMERS].with_columns(bucket_of(layout.starts))}
+    if layout.compact:
+        frames = {
+            name: lf.with_columns(compact_id(c) for c in ID_COLUMNS[name])
+            if name in COMPACTED
+            else lf
+            for name, lf in frames.items()
+        }
+    customers = frames[CUSTOMERS]
+    people = customers.select("customer_id", BUCKET).unique()
+    orders = _tagged(frames[ORDERS], people, "customer_id")
+    by_order = orders.select("order_id", BUCKET).unique()
+    _refuse_spanning(
+        [(CUSTOMERS, "customer_id", people), (ORDERS, "order_id", by_order)], layout.compact
+    )
+    parts = {CUSTOMERS: customers, ORDERS: orders}
+    for name in BY_ORDER:
+        if name in frames:
+            parts[name] = _tagged(frames[name], by_order, "order_id")
+    for name, lf in parts.items():
+        say(f"writing {TABLES[name].stem} in {layout.buckets} buckets")
+        _sink_buckets(lf, layout, name)
+    for name, lf in frames.items():
+        if name not in BUCKETED:
+            lf.sink_parquet(layout.where(name))
+    return layout
+
+
+def _refuse_spanning(keyed: Sequence[tuple[str, str, pl.LazyFrame]], compact: bool) -> None:
+    """Refuse, in one line, a ``customer_id`` whose rows name customer_unique_ids in two
+    buckets, or an ``order_id`` whose rows belong to customers in two: the rows that
+    reach a customer through that key could not all be in the customer's bucket, so a
+    layout could not give the folder's table. (Repeated keys within one bucket are fine:
+    the plan counts them there as it does in a folder.)"""
+    checks = [
+        pairs.group_by(key)
+        .agg(pl.len().alias("buckets"))
+        .filter(pl.col("buckets") > 1)
+        .select(pl.len().alias("keys"), pl.col(key).min())
+        for _, key, pairs in keyed
+    ]
+    for (name, key, _), found in zip(keyed, pl.collect_all(checks), strict=True):
+        n = found["keys"].item()
+        if n:
+            example = found.select(text_id(key) if compact else pl.col(key)).item()
+            raise OlistDataError(
+                f"{TABLES[name].stem}: {key} {example!r} belongs to customers in different "
+                f"buckets ({n:,} such {key}s: one account under two customer_unique_ids, or "
+                "one order under two accounts); a bucketed layout needs each under one "
+                "customer: remove the repeated rows, or read the folder without a layout"
+            )
+
+
+def _remove(folder: Path, name: str) -> None:
+    """Whatever :func:`_write_tables` wrote of table ``name`` in ``folder``."""
+    import shutil
+
+    stem = TABLES[name].stem
+    shutil.rmtree(folder / stem, ignore_errors=True)
+    (folder / f"{stem}.parquet").unlink(missing_ok=True)
 
 
 def _check_target(src: Path | None, target: Path) -> None:
@@ -255,7 +362,8 @@ def _sink_buckets(lf: pl.LazyFrame, layout: Layout, name: str) -> None:
         folder = layout.bucket_dir(name, k)
         if not folder.is_dir():
             folder.mkdir(parents=True)
-            empty_table(name).collect().write_parquet(folder / "00000000.parquet")
+            empty = pl.DataFrame(schema=lf.collect_schema()).drop(BUCKET)
+            empty.write_parquet(folder / "00000000.parquet")
 
 
 def open_layout(path: str | os.PathLike[str]) -> Layout:
@@ -270,15 +378,28 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
         raise OlistDataError(f"{spec_file}: not a readable layout file ({exc})") from None
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
         raise OlistDataError(f"{spec_file}: not an olist-fast bucketed layout")
-    if spec.get("version") != VERSION:
+    if spec.get("version") not in READS:
         raise OlistDataError(
             f"{spec_file}: layout version {spec.get('version')!r}, this olist-fast reads "
-            f"version {VERSION}; write it again with olist-fast convert --buckets"
+            f"versions {', '.join(map(str, READS))}; write it again with olist-fast convert "
+            "--buckets"
         )
-    n, starts = spec["buckets"], tuple(spec["starts"])
+    try:
+        n, starts, tables = int(spec["buckets"]), tuple(spec["starts"]), dict(spec["tables"])
+        ids = spec.get("ids", "unknown" if spec["version"] == 1 else None)
+        if ids not in ("text", "uint128", "unknown") or not all(isinstance(x, str) for x in starts):
+            raise ValueError(f"ids {ids!r}")
+        unknown = sorted(set(tables) - set(TABLES))
+        if unknown:
+            raise ValueError(f"unknown table {unknown[0]!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OlistDataError(
+            f"{spec_file}: not a complete layout file ({type(exc).__name__}: {exc}); write it "
+            "again with olist-fast convert --buckets"
+        ) from None
     if len(starts) != n - 1 or list(starts) != sorted(starts):
         raise OlistDataError(f"{spec_file}: {n} buckets need {n - 1} sorted range starts")
-    layout = Layout(folder, n, starts, spec["tables"])
+    layout = Layout(folder, n, starts, tables, ids)
     for name in layout.tables:
         stem = TABLES[name].stem
         if name not in BUCKETED:

@@ -16,7 +16,9 @@ from polars.testing import assert_frame_equal
 from olist_fast import layout as L
 from olist_fast.cli import app
 from olist_fast.config import RunConfig
+from olist_fast.errors import OlistUsageError
 from olist_fast.feature_files import feature_table, write_feature_table
+from olist_fast.features.keys import NOT_HEX_ID
 from olist_fast.io import OlistDataError, scan_olist
 from olist_fast.pipeline import run
 from olist_fast.schema import TABLES
@@ -139,13 +141,76 @@ def test_mismatched_layouts_are_one_line_errors(layouts, tmp_path: Path) -> None
     cases = [
         (missing_bucket, r"items_dataset: bucket bucket=00001 missing \(olist_layout.json says 3"),
         (extra_bucket, r"olist_orders_dataset: bucket=00003 not in the layout"),
-        (old_version, r"layout version 0, this olist-fast reads version 1"),
+        (old_version, r"layout version 0, this olist-fast reads versions 1, 2"),
+        (lambda p: (p / L.LAYOUT_FILE).write_text(json.dumps({"format": L.FORMAT, "version": 2})),
+         r"not a complete layout file \(KeyError: 'buckets'\)"),
+        (lambda p: (p / L.LAYOUT_FILE).write_text(json.dumps({
+             **json.loads((p / L.LAYOUT_FILE).read_text()), "ids": "base64"})),
+         r"not a complete layout file \(ValueError: ids 'base64'\)"),
         (other_n, r"4 buckets need 3 sorted range starts"),
     ]  # fmt: skip
     for change, message in cases:
         with pytest.raises(OlistDataError, match=message) as err:
             feature_table(broken(change), as_of="2018-06-01")
         assert "\n" not in str(err.value)
+
+
+def test_hex_ids_are_stored_as_integers_and_read_back_as_text(data_dir, layouts) -> None:
+    layout = L.open_layout(layouts[3])
+    assert layout.ids == "uint128"
+    stored = pl.read_parquet(layout.where("orders", 1)).schema
+    assert stored["order_id"] == stored["customer_id"] == pl.UInt128
+    frames, _ = layout.scan()
+    assert frames["orders"].collect_schema()["order_id"] == pl.String
+
+
+def test_text_ids_and_version_1_layouts(data_dir, tmp_path, monkeypatch) -> None:
+    # a shop whose ids are not all hex keeps them as text; a layout of version 1 (text ids,
+    # no "ids" entry) is read as before
+    def not_hex(column: str) -> pl.Expr:
+        marker = pl.lit(NOT_HEX_ID).str.to_integer(base=16, dtype=pl.UInt128, strict=True)
+        return pl.when(pl.col(column).is_null()).then(None).otherwise(marker).alias(column)
+
+    monkeypatch.setattr(L, "compact_id", not_hex)
+    text = L.write_layout(data_dir, tmp_path / "text", 3)
+    monkeypatch.undo()
+    assert text.ids == "text" and text.plan_compact is False
+    stored = pl.read_parquet(text.where("orders", 1)).schema
+    assert stored["order_id"] == pl.String
+    want = feature_table(data_dir, as_of="2018-06-01")
+    assert_frame_equal(feature_table(text.path, as_of="2018-06-01"), want, check_exact=True)
+    spec = json.loads((text.path / L.LAYOUT_FILE).read_text())
+    del spec["ids"]
+    (text.path / L.LAYOUT_FILE).write_text(json.dumps({**spec, "version": 1}))
+    assert L.open_layout(text.path).ids == "unknown"
+    assert_frame_equal(feature_table(text.path, as_of="2018-06-01"), want, check_exact=True)
+
+
+@pytest.mark.parametrize("key", ["customer_id", "order_id"])
+def test_a_key_under_customers_of_two_buckets_is_refused_in_one_line(tiny, tmp_path, key) -> None:
+    # customer_id: one account under two customer_unique_ids; order_id: one order under
+    # two accounts. Their rows cannot all be in one customer's bucket: convert says so.
+    customers = pl.read_parquet(tiny / "olist_customers_dataset.parquet")
+    orders = pl.read_parquet(tiny / "olist_orders_dataset.parquet")
+    first, last = customers.sort("customer_unique_id")[[0, -1]].iter_rows(named=True)
+    if key == "customer_id":
+        customers = pl.concat(
+            [customers, pl.DataFrame([{**last, "customer_id": first["customer_id"]}])]
+        )
+    else:
+        order = orders.filter(pl.col("customer_id") == first["customer_id"]).row(0, named=True)
+        orders = pl.concat([orders, pl.DataFrame([{**order, "customer_id": last["customer_id"]}])])
+    dirty = tmp_path / "dirty"
+    shutil.copytree(tiny, dirty)
+    customers.write_parquet(dirty / "olist_customers_dataset.parquet")
+    orders.write_parquet(dirty / "olist_orders_dataset.parquet")
+    shown = first["customer_id"] if key == "customer_id" else order["order_id"]
+    with pytest.raises(
+        OlistDataError, match=f"{key} '{shown}' belongs to customers in different buckets"
+    ) as err:
+        L.write_layout(dirty, tmp_path / "lay", 4)
+    assert "\n" not in str(err.value) and not (tmp_path / "lay").exists()
+    L.write_layout(dirty, tmp_path / "one", 1)  # one bucket holds every row: fine
 
 
 def test_a_failed_convert_leaves_no_layout(data_dir, tmp_path, monkeypatch) -> None:
@@ -229,6 +294,29 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
     manifests = [json.loads(r.files["manifest"].read_text()) for r in (on_folder, on_layout)]
     assert manifests[0]["rows"] == manifests[1]["rows"]
     assert manifests[0]["positives"] == manifests[1]["positives"]
+    # another seed would draw rows the compact snapshots did not keep: a usage error
+    from olist_fast.protocol import training_set
+
+    with pytest.raises(OlistUsageError, match="kept compact for seed 0, not 1"):
+        training_set(snaps, 1, seed=1)
+    # compare fits the notebook approach on every row: its snapshots are read whole
+    from olist_fast.protocol import read_snapshots
+
+    whole = read_snapshots(RunConfig(data=layouts[3], as_of="2018-06-01", compare=True))
+    assert not whole.compacted
+
+
+def test_the_compact_snapshots_keep_more_than_any_sample_draws() -> None:
+    """What a compact snapshot keeps per stream exceeds what the samples draw by far more
+    than the draw's noise, so the check in Snapshots.sample_below never fires."""
+    import math
+
+    import olist_fast.models as M
+    import olist_fast.sampling as SA
+    import olist_fast.selection as SE
+
+    for keep, draws in [(SA.TRAIN_KEEP, M.MAX_NEGATIVES), (SA.FOLD_KEEP, SE.FOLD_MAX_NEGATIVES)]:
+        assert keep - draws > 50 * math.sqrt(draws)
 
 
 def test_a_large_folder_gets_one_line_on_the_layout(data_dir, layouts, monkeypatch, caplog):

@@ -12,7 +12,7 @@ from polars._typing import EngineType
 
 from olist_fast.errors import OlistDataError, OlistUsageError
 from olist_fast.features.customers import build_customer_grain
-from olist_fast.features.keys import compact_ids, is_not_hex_error, text_ids
+from olist_fast.features.keys import ID_COLUMNS, compact_ids, is_not_hex_error, text_ids
 from olist_fast.features.labels import (
     LABELS,
     add_labels,
@@ -237,17 +237,24 @@ class Collected:
 
 
 def input_tables(tables: Mapping[str, object]) -> dict[str, pl.LazyFrame]:
-    """The plan's input tables: typed LazyFrames pass as they are, anything else (frames
-    in memory, or lazy frames with other types) is converted by
+    """The plan's input tables: typed LazyFrames pass as they are (their plan ids as text
+    or as the integers of :func:`~olist_fast.features.keys.compact_ids`), anything else
+    (frames in memory, or lazy frames with other types) is converted by
     :func:`olist_fast.io.as_tables`."""
     from olist_fast.io import as_tables
     from olist_fast.schema import PLAN_TABLES, TABLES
 
-    typed = all(
-        isinstance(tables.get(n), pl.LazyFrame) and tables[n].collect_schema() == TABLES[n].schema  # type: ignore[attr-defined]
-        for n in PLAN_TABLES
-    )
-    if typed:
+    def typed(name: str) -> bool:
+        lf = tables.get(name)
+        if not isinstance(lf, pl.LazyFrame):
+            return False
+        have, ids = lf.collect_schema(), ID_COLUMNS.get(name, ())
+        want = TABLES[name].schema
+        return list(have) == list(want) and all(
+            have[c] == t or (c in ids and have[c] == pl.UInt128) for c, t in want.items()
+        )
+
+    if all(typed(n) for n in PLAN_TABLES):
         return dict(tables)  # type: ignore[arg-type]
     return as_tables(tables)
 

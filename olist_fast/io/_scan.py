@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -112,11 +112,17 @@ def scan_located(
 
 
 def scan_covered(
-    located: Mapping[str, tuple[str | Path, list[str]]], storage_options: StorageOptions = None
+    located: Mapping[str, tuple[str | Path, list[str]]],
+    storage_options: StorageOptions = None,
+    *,
+    scan: Callable[[str, str | Path, list[str]], pl.LazyFrame] | None = None,
 ) -> tuple[dict[str, pl.LazyFrame], Coverage]:
-    """:func:`scan_located`, completed, with what the inputs lack (:class:`Coverage`)."""
+    """:func:`scan_located`, completed, with what the inputs lack (:class:`Coverage`);
+    ``scan(name, where, header)`` reads each table instead of :func:`scan_table`."""
     frames = {
-        name: scan_table(where, TABLES[name], header=header, storage_options=storage_options)
+        name: scan(name, where, header)
+        if scan is not None
+        else scan_table(where, TABLES[name], header=header, storage_options=storage_options)
         for name, (where, header) in located.items()
     }
     coverage = Coverage()
