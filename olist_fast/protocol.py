@@ -149,15 +149,22 @@ class Snapshots:
     def whole(self, j: int) -> pl.DataFrame:
         return self.lazy(j).collect() if j in self.compacted else self.frames[j]
 
-    def sample_below(self, j: int, rate: float, stream: str) -> None:
-        """Check that a sample of compact snapshot j at ``rate`` draws only rows it kept
-        (``stream``: "train" or "fold"); it always does, with a wide margin."""
+    def sample_below(self, j: int, rate: float, stream: str, seed: int) -> None:
+        """Check that a sample of compact snapshot j at ``rate`` with ``seed`` draws only
+        rows it kept (``stream``: "train" or "fold"). Under the seed it was kept for it
+        always does, by a wide margin (the keep counts of :mod:`olist_fast.sampling`
+        against the samples' sizes: a test checks them); another seed is a usage error."""
         c = self.compacted.get(j)
         if c is None:
             return
+        if seed != c.seed:
+            raise OlistUsageError(
+                f"snapshot {j} was kept compact for seed {c.seed}, not {seed}: sample it "
+                "with that seed, or read the snapshots whole (seed=None)"
+            )
         limit = c.train_below if stream == "train" else c.fold_below
         if rate > limit:
-            raise AssertionError(
+            raise RuntimeError(
                 f"snapshot {j}: a {stream} sample at rate {rate:.3g} needs rows the compact "
                 f"snapshot did not keep (kept up to {limit:.3g})"
             )
@@ -297,7 +304,7 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
     # fitted over every training row, read lazily: the stack of all rows is never built
     encoding = Encoding.fit(pl.concat([snaps.lazy(j) for j in idx]))
     for j in idx:
-        snaps.sample_below(j, rate, "train")
+        snaps.sample_below(j, rate, "train", seed)
     if rate < 1:
         # the sample is drawn before the rows are stacked and ordered, so only the kept
         # rows are copied and sorted; each row is kept by a pseudo-random number made from
@@ -465,4 +472,6 @@ def read_snapshots(
     :class:`olist_fast.config.RunConfig`."""
     source = read_source(config.data, config.as_of, tables=tables, storage_options=storage_options)
     protocol = config.protocol(source.as_of)
-    return make_snapshots(source, protocol, score=score, strict=config.strict, seed=config.seed)
+    # compact snapshots keep the rows the run's seed samples; compare fits on every row
+    seed = None if getattr(config, "compare", False) else config.seed
+    return make_snapshots(source, protocol, score=score, strict=config.strict, seed=seed)

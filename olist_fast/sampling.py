@@ -95,6 +95,8 @@ class Compacted:
     """The same for the fold stream."""
     spill: Path
     """A folder holding every row, as Arrow IPC files (one per piece, in order)."""
+    seed: int
+    """The run's seed the samples were kept for (another seed draws other rows)."""
     owner: Any = field(default=None, compare=False, repr=False)
     """What keeps ``spill`` on disk (a temporary folder removed with it)."""
 
@@ -197,4 +199,5 @@ class Compactor:
             train_below=self.limits[0],
             fold_below=self.limits[1],
             spill=self.spill,
+            seed=self.seed,
         )

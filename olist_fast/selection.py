@@ -167,7 +167,7 @@ def fold_test_rows(snaps: Snapshots, j: int, *, seed: int) -> pl.DataFrame:
     if negatives <= FOLD_MAX_NEGATIVES:
         return snaps.whole(j)
     rate = FOLD_MAX_NEGATIVES / negatives
-    snaps.sample_below(j, rate, "fold")
+    snaps.sample_below(j, rate, "fold", seed)
     kept = labels_of(snapshot)
     keep = (kept == 1) | (sampling_uniforms(snapshot, seed + FOLD_SEED_OFFSET) < rate)
     return snapshot.filter(pl.Series(keep))
