@@ -50,34 +50,31 @@ class Encoding:
     def fit(cls, snapshot: pl.DataFrame | pl.LazyFrame, *, min_count: int = 20) -> Encoding:
         """Learn the encoding from training rows (a frame, or a lazy one that is read
         without being collected whole)."""
-        lazy = snapshot.lazy()
-        cats = {}
-        for col in CATEGORICAL:
-            counts = lazy.group_by(col).len().filter(pl.col(col).is_not_null())
-            kept = counts.filter(pl.col("len") >= min_count).select(col).collect()
-            cats[col] = kept[col].sort().to_list()
-        full = cls(categories=cats)
-        # one value or missing everywhere (NaN counts as missing): every row null, or no
-        # row null and the smallest value the largest (min and max stream, where counting
-        # distinct values of millions of rows hashes them)
-        exprs = [e.fill_nan(None) for e in full._all_expressions()]
-        stats = (
-            lazy.select(
-                pl.len().alias("rows"),
-                *(e.null_count().alias(f"n{i}") for i, e in enumerate(exprs)),
-                *(e.min().alias(f"lo{i}") for i, e in enumerate(exprs)),
-                *(e.max().alias(f"hi{i}") for i, e in enumerate(exprs)),
-            )
-            .collect()
-            .row(0, named=True)
-        )
-        rows = stats["rows"]
+        return cls.from_stats(EncodingStats.of(snapshot), min_count=min_count)
+
+    @classmethod
+    def from_stats(cls, stats: EncodingStats, *, min_count: int = 20) -> Encoding:
+        """The encoding :meth:`fit` learns from rows whose :class:`EncodingStats` these
+        are (summed over pieces of the rows, it is the encoding of all of them)."""
+        cats = {
+            col: sorted(v for v, n in stats.counts[col].items() if v is not None and n >= min_count)
+            for col in CATEGORICAL
+        }
+        rows = stats.rows
+        # a column is left out when it takes one value or is missing for every row (NaN
+        # counts as missing); a 0/1 column, when its ones are none or every row
         constant = [
-            name
-            for i, name in enumerate(full._all_names())
-            if stats[f"n{i}"] == rows
-            or (stats[f"n{i}"] == 0 and stats[f"lo{i}"] == stats[f"hi{i}"])
+            c
+            for c in NUMERIC
+            if stats.missing[c] == rows or (stats.missing[c] == 0 and stats.low[c] == stats.high[c])
         ]
+        ones = {f"{c}_missing": stats.nulls[c] for c in NULLABLE}
+        for col in CATEGORICAL:
+            counts = stats.counts[col]
+            ones.update({f"{col}={v}": counts.get(v, 0) for v in cats[col]})
+            ones[f"{col}={OTHER}"] = rows - sum(counts.get(v, 0) for v in cats[col])
+        constant += [name for name, n in ones.items() if n in (0, rows)]
+        full = cls(categories=cats)
         return cls(categories=cats, dropped=[n for n in full.names if n in set(constant)])
 
     @property
@@ -123,3 +120,82 @@ class Encoding:
     @classmethod
     def load(cls, path: Path) -> Encoding:
         return cls(**json.loads(path.read_text()))  # saved before ``dropped``: none dropped
+
+
+@dataclass(frozen=True)
+class EncodingStats:
+    """What :meth:`Encoding.fit` learns from, as sums that add up over pieces of the rows
+    (the buckets of a layout): the rows, per categorical feature the rows of each value
+    (``None``: missing), per numeric feature the rows missing (null or NaN) and the
+    smallest and largest value, per nullable feature the rows where it is null."""
+
+    rows: int
+    counts: dict[str, dict[str | None, int]]
+    missing: dict[str, int]
+    low: dict[str, float | None]
+    high: dict[str, float | None]
+    nulls: dict[str, int]
+
+    @classmethod
+    def empty(cls) -> EncodingStats:
+        return cls(
+            0,
+            {c: {} for c in CATEGORICAL},
+            dict.fromkeys(NUMERIC, 0),
+            dict.fromkeys(NUMERIC),
+            dict.fromkeys(NUMERIC),
+            dict.fromkeys(NULLABLE, 0),
+        )
+
+    @classmethod
+    def of(cls, snapshot: pl.DataFrame | pl.LazyFrame) -> EncodingStats:
+        """The sums of ``snapshot``'s rows, in one pass (min and max stream, where counting
+        distinct values of millions of rows hashes them)."""
+        lazy = snapshot.lazy()
+        values = {c: pl.col(c).cast(pl.Float64).fill_nan(None) for c in NUMERIC}
+        numbers, *groups = pl.collect_all(
+            [
+                lazy.select(
+                    pl.len().alias("rows"),
+                    *(e.null_count().alias(f"missing:{c}") for c, e in values.items()),
+                    *(e.min().alias(f"low:{c}") for c, e in values.items()),
+                    *(e.max().alias(f"high:{c}") for c, e in values.items()),
+                    *(pl.col(c).is_null().sum().alias(f"nulls:{c}") for c in NULLABLE),
+                ),
+                *(lazy.group_by(col).len() for col in CATEGORICAL),
+            ]
+        )
+        row = numbers.row(0, named=True)
+        return cls(
+            rows=row["rows"],
+            counts={
+                col: dict(g.select(col, "len").iter_rows())
+                for col, g in zip(CATEGORICAL, groups, strict=True)
+            },
+            missing={c: row[f"missing:{c}"] for c in NUMERIC},
+            low={c: row[f"low:{c}"] for c in NUMERIC},
+            high={c: row[f"high:{c}"] for c in NUMERIC},
+            nulls={c: row[f"nulls:{c}"] for c in NULLABLE},
+        )
+
+    def __add__(self, other: EncodingStats) -> EncodingStats:
+        def lowest(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        def highest(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else max(a, b)
+
+        counts = {}
+        for col in CATEGORICAL:
+            merged = dict(self.counts[col])
+            for v, n in other.counts[col].items():
+                merged[v] = merged.get(v, 0) + n
+            counts[col] = merged
+        return EncodingStats(
+            self.rows + other.rows,
+            counts,
+            {c: self.missing[c] + other.missing[c] for c in NUMERIC},
+            {c: lowest(self.low[c], other.low[c]) for c in NUMERIC},
+            {c: highest(self.high[c], other.high[c]) for c in NUMERIC},
+            {c: self.nulls[c] + other.nulls[c] for c in NULLABLE},
+        )

@@ -36,7 +36,7 @@ import polars as pl
 from polars._typing import EngineType
 
 from olist_fast.data import Source, Tables, named_read_errors, read_source
-from olist_fast.encode import Encoding
+from olist_fast.encode import Encoding, EncodingStats
 from olist_fast.errors import OlistUsageError
 from olist_fast.features import build_snapshots
 from olist_fast.features.labels import latest_purchase
@@ -147,7 +147,18 @@ class Snapshots:
         return self.compacted[j].lazy() if j in self.compacted else self.frames[j].lazy()
 
     def whole(self, j: int) -> pl.DataFrame:
-        return self.lazy(j).collect() if j in self.compacted else self.frames[j]
+        """Every row of snapshot j in memory."""
+        c = self.compacted.get(j)
+        if c is None or c.complete:
+            return self.frames[j]
+        return c.lazy().collect()
+
+    def encoding_stats(self, j: int) -> EncodingStats:
+        """The encoding's sums over every row of snapshot j."""
+        c = self.compacted.get(j)
+        if c is not None and c.stats is not None:
+            return c.stats
+        return EncodingStats.of(self.lazy(j))
 
     def sample_below(self, j: int, rate: float, stream: str, seed: int) -> None:
         """Check that a sample of compact snapshot j at ``rate`` with ``seed`` draws only
@@ -301,8 +312,11 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
     ]
     imbalance = Imbalance.of(np.concatenate([snaps.labels(j) for j in idx]))
     rate = imbalance.negative_rate
-    # fitted over every training row, read lazily: the stack of all rows is never built
-    encoding = Encoding.fit(pl.concat([snaps.lazy(j) for j in idx]))
+    # fitted over every training row, as sums per snapshot (a compact one's were summed as
+    # its buckets came in): the stack of all rows is never built
+    encoding = Encoding.from_stats(
+        sum((snaps.encoding_stats(j) for j in idx), EncodingStats.empty())
+    )
     for j in idx:
         snaps.sample_below(j, rate, "train", seed)
     if rate < 1:
@@ -340,6 +354,10 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
 
 
 MAX_DATA_GAP = timedelta(days=7)
+READ_WHOLE = (0, 1)
+"""The snapshots whose every row is read again after the features stage: the scored one
+and the backtest's test window. A compact run spills only these to disk; the others are
+only sampled, and their encoding sums kept."""
 
 
 def layout_protocol_snapshots(
@@ -374,7 +392,12 @@ def layout_protocol_snapshots(
         spill = SpillFolder()
         folds = set(protocol.fold_tests())
         compactors = {
-            j: Compactor(spill.path / f"snapshot{j}", seed, train=j > 0, fold=j in folds)
+            j: Compactor(
+                spill.path / f"snapshot{j}" if j in READ_WHOLE else None,
+                seed,
+                train=j > 0,
+                fold=j in folds,
+            )
             for j in index
         }
     pieces: dict[int, list[pl.DataFrame]] = {j: [] for j in index if j not in compactors}

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from olist_fast.encode import EncodingStats
+
 ROW_HASH_SEED = 20240501
 LABEL = "bought_again"
 TRAIN_KEEP = 120_000
@@ -93,14 +95,28 @@ class Compacted:
     """Every non-buyer whose training uniform is at or below this is in ``frame``."""
     fold_below: float
     """The same for the fold stream."""
-    spill: Path
-    """A folder holding every row, as Arrow IPC files (one per piece, in order)."""
+    spill: Path | None
+    """A folder holding every row, as Arrow IPC files (one per piece, in order); None for
+    a snapshot only sampled (its encoding sums are in ``stats``)."""
+    stats: EncodingStats | None
+    """The encoding's sums over every row (:class:`olist_fast.encode.EncodingStats`), for
+    a snapshot that trains."""
     seed: int
     """The run's seed the samples were kept for (another seed draws other rows)."""
     owner: Any = field(default=None, compare=False, repr=False)
     """What keeps ``spill`` on disk (a temporary folder removed with it)."""
 
+    @property
+    def complete(self) -> bool:
+        """Whether ``frame`` holds every row (a snapshot with few non-buyers)."""
+        return self.frame.height == self.rows
+
     def lazy(self) -> pl.LazyFrame:
+        """Every row, lazily: from the spill, or ``frame`` when it holds them all."""
+        if self.spill is None:
+            if not self.complete:
+                raise RuntimeError("a compact snapshot without a spill cannot give every row")
+            return self.frame.lazy()
         return pl.scan_ipc(sorted(self.spill.glob("*.arrow")))
 
 
@@ -127,10 +143,15 @@ class Compactor:
     every row to ``spill``, and in memory the rows :class:`Compacted` keeps. The pieces'
     frames must share one schema."""
 
-    def __init__(self, spill: Path, seed: int, *, train: bool = True, fold: bool = True) -> None:
-        """``train`` / ``fold``: keep what the training / fold samples draw (a snapshot
-        that is neither, such as the scored one, keeps its drift sample only)."""
+    def __init__(
+        self, spill: Path | None, seed: int, *, train: bool = True, fold: bool = True
+    ) -> None:
+        """``train`` / ``fold``: keep what the training / fold samples draw and, for
+        training, the encoding's sums (a snapshot that is neither, such as the scored
+        one, keeps its drift sample only). ``spill``: where every row is written (None:
+        nowhere, for a snapshot that is only sampled)."""
         self.spill, self.seed = spill, seed
+        self.stats = EncodingStats.empty() if train else None
         self.keep_train = TRAIN_KEEP if train else 0
         self.keep_fold = FOLD_KEEP if fold else 0
         self.rows = 0
@@ -138,13 +159,17 @@ class Compactor:
         self.pieces: list[tuple[pl.DataFrame, np.ndarray]] = []  # frame, [y, ut, uf, h]
         self.limits = (np.inf, np.inf, np.inf)  # training, fold, hash
         self.pending = 0
-        self.spill.mkdir(parents=True, exist_ok=True)
+        if self.spill is not None:
+            self.spill.mkdir(parents=True, exist_ok=True)
 
     def add(self, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return
-        # Arrow IPC with LZ4: several times faster to write than Parquet, read lazily
-        frame.write_ipc(self.spill / f"{len(self.labels):06d}.arrow", compression="lz4")
+        if self.spill is not None:
+            # Arrow IPC with LZ4: several times faster to write than Parquet, read lazily
+            frame.write_ipc(self.spill / f"{len(self.labels):06d}.arrow", compression="lz4")
+        if self.stats is not None:
+            self.stats = self.stats + EncodingStats.of(frame)
         self.rows += frame.height
         numbers = self._numbers(frame)
         self.labels.append(numbers[0].astype(np.int8))
@@ -188,7 +213,7 @@ class Compactor:
     def finish(self, empty: pl.DataFrame) -> Compacted:
         """The compact snapshot (``empty``: its schema, for a snapshot without rows)."""
         self._trim()
-        if not self.labels:  # never a row: one empty file keeps the schema
+        if not self.labels and self.spill is not None:  # no row: an empty file keeps the schema
             empty.write_ipc(self.spill / "000000.arrow")
         frame = self.pieces[0][0].rechunk() if self.pieces else empty.clear()
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, dtype=np.int8)
@@ -199,5 +224,6 @@ class Compactor:
             train_below=self.limits[0],
             fold_below=self.limits[1],
             spill=self.spill,
+            stats=self.stats,
             seed=self.seed,
         )

@@ -263,8 +263,9 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
     import olist_fast.models as M
     import olist_fast.sampling as SA
     import olist_fast.selection as SE
+    from olist_fast import backtest
     from olist_fast.data import read_source
-    from olist_fast.protocol import layout_protocol_snapshots
+    from olist_fast.protocol import READ_WHOLE, layout_protocol_snapshots
 
     for module, name, value in [
         (M, "SAMPLE_ABOVE_ROWS", 1_000), (M, "MAX_NEGATIVES", 300),
@@ -278,12 +279,16 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
     compact = snaps.compacted[2]
     assert compact.rows > compact.frame.height > 0  # rows were left out of memory ...
     assert compact.train_below < 1 and compact.fold_below < 1
-    assert compact.lazy().collect().height == compact.rows  # ... and kept on disk
+    assert compact.spill is None and compact.stats.rows == compact.rows  # only sampled ...
     assert len(compact.labels) == compact.rows
+    with pytest.raises(RuntimeError, match="without a spill"):
+        compact.lazy()
+    assert set(READ_WHOLE) == {0, backtest.TEST}  # ... the two read again are on disk
     scored = snaps.compacted[0]  # the scored snapshot: its drift sample only, scored from disk
     assert scored.frame.height == 500 < scored.rows
     test = snaps.compacted[1]  # the backtest's window: read from disk for its reports
     assert test.frame.height < test.rows and test.fold_below == -np.inf
+    assert test.lazy().collect().height == test.rows
     on_folder = run(config, data=data_dir, out=tmp_path / "a")
     on_layout = run(config, data=layouts[3], out=tmp_path / "b")
     assert on_layout.files["scores"].read_bytes() == on_folder.files["scores"].read_bytes()

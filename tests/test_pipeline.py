@@ -328,6 +328,19 @@ def test_the_encoding_leaves_out_exactly_the_constant_columns(small_tables) -> N
     assert {"freight_ratio", "avg_installments"} <= dropped
     assert not {"avg_item_price", "avg_item_price_missing", "avg_delay_days"} & dropped
     assert "freight_ratio_missing" in dropped  # missing everywhere: one value, 1
+    # summed over pieces of the rows (a layout's buckets), the encoding is the same,
+    # also when each piece alone would call a column constant
+    from olist_fast.encode import EncodingStats
+
+    for frame in (snap, edited, edited.sort("avg_delay_days")):
+        for pieces in (1, 2, 7):
+            stats = EncodingStats.empty()
+            for k in range(pieces):
+                stats = stats + EncodingStats.of(frame[k * n // pieces : (k + 1) * n // pieces])
+            for min_count in (1, 20):
+                assert Encoding.from_stats(stats, min_count=min_count) == Encoding.fit(
+                    frame, min_count=min_count
+                )
 
 
 def test_run_takes_its_snapshots_and_scores_from_the_engine(data_dir: Path, tmp_path: Path) -> None:
