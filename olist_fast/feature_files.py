@@ -97,7 +97,7 @@ def feature_frames(
             take(snap)
             rows = snap.height
         else:
-            from olist_fast.bucketed import snapshots_by_bucket
+            from olist_fast.bucketed import BUCKET_ENGINE, snapshots_by_bucket
 
             done = snapshots_by_bucket(
                 source.layout,
@@ -106,7 +106,7 @@ def feature_frames(
                 [source.as_of],
                 lambda _, frames: take(frames[0]),
                 horizon_days=horizon_days,
-                engine=engine or source.engine,
+                engine=engine or BUCKET_ENGINE,
             )
             done.warn(strict=strict)
             rows = done.rows[0]

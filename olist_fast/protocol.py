@@ -419,7 +419,6 @@ def layout_protocol_snapshots(
         keep,
         horizon_days=protocol.horizon_days,
         labels=[j > 0 for j in index],
-        engine=source.engine,
     )
     done.warn(strict=strict)
     # each compact snapshot holds the spill folder: it is removed once none is left

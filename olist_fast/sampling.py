@@ -184,8 +184,10 @@ class Compactor:
             y = frame[LABEL].to_numpy().astype(np.float64)
         else:  # the scored snapshot: nobody is a buyer to keep
             y = np.zeros(frame.height)
-        ut = sampling_uniforms(frame, self.seed)
-        uf = sampling_uniforms(frame, self.seed + FOLD_SEED_OFFSET)
+        # a stream this snapshot does not keep gets +inf: never below a limit
+        unused = np.full(frame.height, np.inf)
+        ut = sampling_uniforms(frame, self.seed) if self.keep_train else unused
+        uf = sampling_uniforms(frame, self.seed + FOLD_SEED_OFFSET) if self.keep_fold else unused
         h = row_hashes(frame).astype(np.float64)  # order kept: float64 rounds ties only
         return np.vstack([y, ut, uf, h])
 
