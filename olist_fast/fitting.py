@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -77,8 +78,10 @@ class FittedModel:
         return by_slices(snapshot.height, self.encoder(snapshot), self.score)
 
     def encoder(self, snapshot: pl.DataFrame | pl.LazyFrame) -> Callable[[int, int], np.ndarray]:
-        """The encoded rows of one slice of ``snapshot``."""
-        return lambda offset, length: self.encoding.transform(snapshot.slice(offset, length))
+        """The encoded rows of one slice of ``snapshot`` (a lazy one, such as a spill file,
+        is read in blocks of :data:`READ_BLOCK` rows, each read once)."""
+        rows = snapshot if isinstance(snapshot, pl.DataFrame) else _Blocks(snapshot)
+        return lambda offset, length: self.encoding.transform(rows.slice(offset, length))
 
     def spend_of(self, X: np.ndarray) -> np.ndarray:
         """Expected spend if the customer buys (a mean, not the median the log model
@@ -383,6 +386,36 @@ SCORE_COLUMNS = (
     "expected_spend",
     "expected_value",
 )
+
+
+READ_BLOCK = 500_000
+"""Rows read at once from a lazy snapshot that is encoded slice by slice: reading each
+small slice from its file anew re-reads the file's batches around it."""
+
+
+class _Blocks:
+    """The rows of a lazy frame read in blocks of :data:`READ_BLOCK`, the last two kept:
+    :func:`~olist_fast.models.by_slices` asks for its slices in order (two threads at a
+    time), so each block is read once."""
+
+    def __init__(self, lazy: pl.LazyFrame) -> None:
+        self.lazy = lazy
+        self.kept: dict[int, pl.DataFrame] = {}
+        self.lock = threading.Lock()
+
+    def block(self, k: int) -> pl.DataFrame:
+        with self.lock:
+            if k not in self.kept:
+                self.kept[k] = self.lazy.slice(k * READ_BLOCK, READ_BLOCK).collect()
+                for old in sorted(self.kept)[:-2]:
+                    del self.kept[old]
+            return self.kept[k]
+
+    def slice(self, offset: int, length: int) -> pl.DataFrame:
+        first, last = offset // READ_BLOCK, (offset + max(length, 1) - 1) // READ_BLOCK
+        parts = [self.block(k) for k in range(first, last + 1)]
+        rows = pl.concat(parts, how="vertical", rechunk=False) if len(parts) > 1 else parts[0]
+        return rows.slice(offset - first * READ_BLOCK, length)
 
 
 def score_customers(model: FittedModel, snapshot: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
