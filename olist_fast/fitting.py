@@ -407,8 +407,8 @@ class _Blocks:
         with self.lock:
             if k not in self.kept:
                 self.kept[k] = self.lazy.slice(k * READ_BLOCK, READ_BLOCK).collect()
-                for old in sorted(self.kept)[:-2]:
-                    del self.kept[old]
+                while len(self.kept) > 2:  # the oldest read goes (dicts keep that order)
+                    del self.kept[next(iter(self.kept))]
             return self.kept[k]
 
     def slice(self, offset: int, length: int) -> pl.DataFrame:

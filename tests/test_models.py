@@ -289,3 +289,27 @@ def test_spend_rules_for_refunds_outliers_and_few_buyers(caplog) -> None:
     assert "only 12 buyers" in caplog.text
     mean = np.exp(few.model.predict(X[:1]))[0] * few.smearing - 1
     assert mean == pytest.approx(spend[:12].mean())
+
+
+def test_a_lazy_frame_is_read_in_blocks_that_give_every_slice(monkeypatch) -> None:
+    """Slices of a lazy frame (a spill) come from blocks read once; a slice across two
+    blocks, the last short block, and slices asked out of order are the frame's slices."""
+    import polars as pl
+
+    import olist_fast.fitting as F
+
+    monkeypatch.setattr(F, "READ_BLOCK", 7)
+    frame = pl.DataFrame({"a": range(50), "b": [str(i) for i in range(50)]})
+    reads: list[int] = []
+    blocks = F._Blocks(frame.lazy())
+    real_block = blocks.block
+
+    def block(k: int) -> pl.DataFrame:
+        if k not in blocks.kept:
+            reads.append(k)
+        return real_block(k)
+
+    blocks.block = block  # type: ignore[method-assign]
+    for offset, length in [(0, 5), (5, 5), (10, 10), (20, 1), (48, 2), (3, 30), (0, 50)]:
+        assert blocks.slice(offset, length).equals(frame.slice(offset, length))
+    assert reads[:4] == [0, 1, 2, 6]  # in order, each block read once
