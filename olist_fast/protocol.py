@@ -42,15 +42,16 @@ from olist_fast.features import build_snapshots
 from olist_fast.features.labels import latest_purchase
 from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import Imbalance
-from olist_fast.sampling import (  # re-exported: where the model stage found them
-    ROW_HASH_SEED as ROW_HASH_SEED,
-)
 from olist_fast.sampling import (
+    FOLD_SEED_OFFSET,
     Compacted,
     Compactor,
     SpillFolder,
     content_order,
     sampling_uniforms,
+)
+from olist_fast.sampling import (  # re-exported: where the model stage found them
+    ROW_HASH_SEED as ROW_HASH_SEED,
 )
 
 MIN_BUYERS = 10
@@ -152,6 +153,16 @@ class Snapshots:
         if c is None or c.complete:
             return self.frames[j]
         return c.lazy().collect()
+
+    def uniforms(self, j: int, stream: str, seed: int) -> np.ndarray:
+        """The sampling uniforms of the rows of ``self[j]`` for ``stream`` ("train", or
+        "fold": the run's seed plus ``FOLD_SEED_OFFSET``) under the run's ``seed``: a
+        compact snapshot's were computed as its rows came in."""
+        c = self.compacted.get(j)
+        if c is not None and c.seed == seed and stream in c.uniforms:
+            return c.uniforms[stream]
+        offset = FOLD_SEED_OFFSET if stream == "fold" else 0
+        return sampling_uniforms(self.frames[j], seed + offset)
 
     def encoding_stats(self, j: int) -> EncodingStats:
         """The encoding's sums over every row of snapshot j."""
@@ -325,10 +336,9 @@ def training_set(snaps: Snapshots, test: int, *, seed: int) -> TrainingSet:
         # its content (and the seed), so renaming the customers keeps the same rows
         frames = [
             f.filter(
-                (pl.Series(labels_of(f)) == 1)
-                | pl.Series(sampling_uniforms(f.drop(SOURCE), seed) < rate)
+                (pl.Series(labels_of(f)) == 1) | pl.Series(snaps.uniforms(j, "train", seed) < rate)
             )
-            for f in frames
+            for j, f in zip(idx, frames, strict=True)
         ]
         stacked = pl.concat(frames, how="vertical")
         stacked = stacked[content_order(stacked.drop(SOURCE))]

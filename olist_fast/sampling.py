@@ -103,6 +103,9 @@ class Compacted:
     a snapshot that trains."""
     seed: int
     """The run's seed the samples were kept for (another seed draws other rows)."""
+    uniforms: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    """The sampling uniforms of ``frame``'s rows under ``seed`` per stream ("train",
+    "fold"), as computed when the rows came in (the streams this snapshot keeps)."""
     owner: Any = field(default=None, compare=False, repr=False)
     """What keeps ``spill`` on disk (a temporary folder removed with it)."""
 
@@ -218,6 +221,14 @@ class Compactor:
         if not self.labels and self.spill is not None:  # no row: an empty file keeps the schema
             empty.write_ipc(self.spill / "000000.arrow")
         frame = self.pieces[0][0].rechunk() if self.pieces else empty.clear()
+        numbers = self.pieces[0][1] if self.pieces else np.zeros((4, 0))
+        uniforms = {
+            stream: numbers[i]
+            for i, (stream, kept) in enumerate(
+                [("train", self.keep_train), ("fold", self.keep_fold)], 1
+            )
+            if kept
+        }
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, dtype=np.int8)
         return Compacted(
             frame=frame,
@@ -228,4 +239,5 @@ class Compactor:
             spill=self.spill,
             stats=self.stats,
             seed=self.seed,
+            uniforms=uniforms,
         )

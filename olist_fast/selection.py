@@ -28,7 +28,6 @@ from olist_fast.evaluate import auc_score
 from olist_fast.models import Setup, by_slices, fit_setup, predict_positive
 from olist_fast.parallel import threads
 from olist_fast.protocol import Snapshots, labels_of, training_set, usable_folds
-from olist_fast.sampling import FOLD_SEED_OFFSET, sampling_uniforms
 
 MIN_GAIN = 0.002
 """Mean AUC differences up to this are never worth a more complex setup."""
@@ -169,7 +168,7 @@ def fold_test_rows(snaps: Snapshots, j: int, *, seed: int) -> pl.DataFrame:
     rate = FOLD_MAX_NEGATIVES / negatives
     snaps.sample_below(j, rate, "fold", seed)
     kept = labels_of(snapshot)
-    keep = (kept == 1) | (sampling_uniforms(snapshot, seed + FOLD_SEED_OFFSET) < rate)
+    keep = (kept == 1) | (snaps.uniforms(j, "fold", seed) < rate)
     return snapshot.filter(pl.Series(keep))
 
 
