@@ -141,6 +141,14 @@ def _kth(values: np.ndarray, k: int) -> float:
     return float(np.partition(values, k - 1)[k - 1])
 
 
+def _own_strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its text columns copied into buffers of their own. A filtered text
+    column keeps referencing the whole input's text buffers (Polars' string views), so
+    the few rows a compact snapshot keeps of each bucket would hold every bucket's ids."""
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c in text)
+
+
 class Compactor:
     """Collects one labelled snapshot piece by piece (the buckets of a layout, in order):
     every row to ``spill``, and in memory the rows :class:`Compacted` keeps. The pieces'
@@ -177,7 +185,7 @@ class Compactor:
         numbers = self._numbers(frame)
         self.labels.append(numbers[0].astype(np.int8))
         keep = self._keep(numbers, self.limits)
-        self.pieces.append((frame.filter(pl.Series(keep)), numbers[:, keep]))
+        self.pieces.append((_own_strings(frame.filter(pl.Series(keep))), numbers[:, keep]))
         self.pending += int(keep.sum())
         if self.pending > 1.2 * (self.keep_train + self.keep_fold + DRIFT_ROWS) + 250_000:
             self._trim()  # rows past the limits found so far never come back: drop them
@@ -212,7 +220,7 @@ class Compactor:
             _kth(h, DRIFT_ROWS),
         )
         keep = self._keep(numbers, self.limits)
-        self.pieces = [(frame.filter(pl.Series(keep)), numbers[:, keep])]
+        self.pieces = [(_own_strings(frame.filter(pl.Series(keep))), numbers[:, keep])]
         self.pending = int(keep.sum())
 
     def finish(self, empty: pl.DataFrame) -> Compacted:
