@@ -112,3 +112,27 @@ def test_a_fold_tests_on_every_buyer_and_a_sample_of_the_rest_above_the_cap(
     again = S.fold_test_rows(one(renamed), 2, seed=0)
     assert again["customer_unique_id"].to_list() == ["x" + c for c in sample["customer_unique_id"]]
     assert neg > 200
+
+
+def test_the_rows_a_compact_snapshot_keeps_hold_only_their_own_ids(tmp_path) -> None:
+    """A filtered text column still references the whole input's text (string views):
+    the kept rows of each bucket must not hold every bucket's ids."""
+    from olist_fast.sampling import Compactor
+
+    def held(frame: pl.DataFrame) -> int:  # bytes of the id column's buffers
+        ids = frame["customer_unique_id"].to_arrow(compat_level=pl.CompatLevel.newest())
+        return sum(b.size for b in ids.buffers() if b is not None)
+
+    n = 60_000
+    frame = pl.DataFrame(
+        {
+            "customer_unique_id": [f"{i:032x}" for i in range(n)],
+            "n_orders": np.arange(n) % 7,
+            "bought_again": (np.arange(n) % 500 == 0).astype(np.int64),
+        }
+    )
+    c = Compactor(None, 0, train=False, fold=False)  # keeps the buyers and a drift sample
+    c.add(frame)
+    kept = c.finish(frame.clear())
+    assert 0 < kept.frame.height < n / 2
+    assert held(kept.frame) < 2 * held(frame) * kept.frame.height / n
