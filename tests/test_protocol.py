@@ -130,7 +130,7 @@ def test_the_rows_a_compact_snapshot_keeps_hold_only_their_own_ids(monkeypatch) 
     frame = pl.DataFrame(
         {
             "customer_unique_id": [f"{i:032x}" for i in range(n)],
-            "n_orders": np.arange(n) % 7,
+            "recency_days": np.arange(n),  # distinct rows: distinct hashes
             "bought_again": (np.arange(n) % 500 == 0).astype(np.int64),
         }
     )
