@@ -195,12 +195,25 @@ class Compactor:
             y = frame[LABEL].to_numpy().astype(np.float64)
         else:  # the scored snapshot: nobody is a buyer to keep
             y = np.zeros(frame.height)
-        # a stream this snapshot does not keep gets +inf: never below a limit
+        # the hashes of row_hashes and of sampling_uniforms' streams, in one pass (the
+        # expressions run in parallel); a stream this snapshot does not keep gets +inf:
+        # never below a limit
+        content = pl.struct(pl.exclude("customer_unique_id"))
+        seeds = {"h": ROW_HASH_SEED}
+        if self.keep_train:
+            seeds["ut"] = ROW_HASH_SEED + 1 + self.seed
+        if self.keep_fold:
+            seeds["uf"] = ROW_HASH_SEED + 1 + self.seed + FOLD_SEED_OFFSET
+        hashes = frame.select(content.hash(v).alias(k) for k, v in seeds.items())
         unused = np.full(frame.height, np.inf)
-        ut = sampling_uniforms(frame, self.seed) if self.keep_train else unused
-        uf = sampling_uniforms(frame, self.seed + FOLD_SEED_OFFSET) if self.keep_fold else unused
-        h = row_hashes(frame).astype(np.float64)  # order kept: float64 rounds ties only
-        return np.vstack([y, ut, uf, h])
+
+        def uniform(k: str) -> np.ndarray:
+            if k not in seeds:
+                return unused
+            return (hashes[k].to_numpy() >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+        h = hashes["h"].to_numpy().astype(np.float64)  # order kept: float64 rounds ties only
+        return np.vstack([y, uniform("ut"), uniform("uf"), h])
 
     @staticmethod
     def _keep(numbers: np.ndarray, limits: tuple[float, float, float]) -> np.ndarray:

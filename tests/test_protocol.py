@@ -139,3 +139,25 @@ def test_the_rows_a_compact_snapshot_keeps_hold_only_their_own_ids(monkeypatch) 
     kept = c.finish(frame.clear())
     assert 0 < kept.frame.height < n / 20
     assert held(kept.frame) < 2 * held(frame) * kept.frame.height / n
+
+
+def test_a_compact_snapshots_numbers_are_the_samplers_numbers() -> None:
+    """The uniforms a compact snapshot keeps are those the training and fold samples
+    compute from the rows (sampling_uniforms), so both draw the same rows."""
+    from olist_fast.sampling import FOLD_SEED_OFFSET, Compactor, sampling_uniforms
+
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "customer_unique_id": [f"{i:032x}" for i in range(n)],
+            "recency_days": np.arange(n),
+            "bought_again": (np.arange(n) % 50 == 0).astype(np.int64),
+        }
+    )
+    c = Compactor(None, 3)
+    c.add(frame)
+    kept = c.finish(frame.clear())
+    assert np.array_equal(kept.uniforms["train"], sampling_uniforms(kept.frame, 3))
+    assert np.array_equal(
+        kept.uniforms["fold"], sampling_uniforms(kept.frame, 3 + FOLD_SEED_OFFSET)
+    )
