@@ -141,23 +141,17 @@ def test_the_rows_a_compact_snapshot_keeps_hold_only_their_own_ids(monkeypatch) 
     assert held(kept.frame) < 2 * held(frame) * kept.frame.height / n
 
 
-def test_a_compact_snapshots_numbers_are_the_samplers_numbers() -> None:
+def test_a_compact_snapshots_numbers_are_the_samplers_numbers(small_tables) -> None:
     """The uniforms a compact snapshot keeps are those the training and fold samples
     compute from the rows (sampling_uniforms), so both draw the same rows."""
+    from olist_fast.features import build_snapshot
     from olist_fast.sampling import FOLD_SEED_OFFSET, Compactor, sampling_uniforms
 
-    n = 5_000
-    frame = pl.DataFrame(
-        {
-            "customer_unique_id": [f"{i:032x}" for i in range(n)],
-            "recency_days": np.arange(n),
-            "bought_again": (np.arange(n) % 50 == 0).astype(np.int64),
-        }
-    )
+    tables = {k: v.lazy() for k, v in small_tables.items()}
+    frame = build_snapshot(tables, as_of="2018-03-01").collect()
     c = Compactor(None, 3)
     c.add(frame)
     kept = c.finish(frame.clear())
-    assert np.array_equal(kept.uniforms["train"], sampling_uniforms(kept.frame, 3))
-    assert np.array_equal(
-        kept.uniforms["fold"], sampling_uniforms(kept.frame, 3 + FOLD_SEED_OFFSET)
-    )
+    assert kept.frame.height == frame.height > 100
+    assert np.array_equal(kept.uniforms["train"], sampling_uniforms(frame, 3))
+    assert np.array_equal(kept.uniforms["fold"], sampling_uniforms(frame, 3 + FOLD_SEED_OFFSET))
