@@ -76,6 +76,9 @@ BUCKET = "bucket"
 BY_ORDER = (ORDER_ITEMS, ORDER_PAYMENTS, ORDER_REVIEWS)
 """Tables that reach their customer through ``order_id``."""
 BUCKETED = (CUSTOMERS, ORDERS, *BY_ORDER)
+SUBSETS = (PRODUCTS,)
+"""Shared tables also written per bucket, as the rows the bucket's items name: the plan
+then joins each bucket's items to a few of the products instead of all of them."""
 COMPACTED = (*BUCKETED, PRODUCTS)
 """Tables whose plan ids (:data:`olist_fast.features.keys.ID_COLUMNS`) a layout with
 integer ids stores as integers: every id the plan joins on, so it converts none."""
@@ -106,6 +109,8 @@ class Layout:
     starts: tuple[str, ...]
     tables: Mapping[str, list[str]]
     """Each table the source held, with the columns its file had."""
+    subsets: tuple[str, ...] = ()
+    """The shared tables (:data:`SUBSETS`) that also have per-bucket subsets."""
     ids: str = "text"
     """How the plan's ids are stored: ``"uint128"`` (128-bit integers), ``"text"`` (not
     all hex), or ``"unknown"`` (text, in a version 1 layout that did not check)."""
@@ -128,8 +133,8 @@ class Layout:
         """The file, or the glob of part files, of table ``name`` (bucket ``k``; None:
         every bucket)."""
         stem = TABLES[name].stem
-        if name not in BUCKETED:
-            return str(self.path / f"{stem}.parquet")
+        if name not in BUCKETED and (name not in self.subsets or k is None):
+            return str(self.path / f"{stem}.parquet")  # shared (whole, for all buckets)
         part = f"{BUCKET}=*" if k is None else f"{BUCKET}={k:05d}"
         return str(self.path / stem / part / "*.parquet")
 
@@ -232,15 +237,20 @@ def write_layout(
     _check_target(Path(local_path(src)) if not is_url(src) else None, target)
     tables = {k: list(c) for k, (_, c) in located.items()}
     with atomic_dir(target) as tmp:
+        subsets = tuple(t for t in SUBSETS if t in tables and ORDER_ITEMS in tables)
         try:  # the ids as integers; text if any is not 32 lowercase hex digits
-            layout = _write_tables(frames, Layout(tmp, n, tuple(starts), tables, "uint128"), say)
+            layout = _write_tables(
+                frames, Layout(tmp, n, tuple(starts), tables, subsets, "uint128"), say
+            )
         except pl.exceptions.ComputeError as exc:
             if not is_not_hex_error(exc):
                 raise
             say("the ids are not all 32 lowercase hex digits: stored as text")
             for name in tables:
                 _remove(tmp, name)
-            layout = _write_tables(frames, Layout(tmp, n, tuple(starts), tables, "text"), say)
+            layout = _write_tables(
+                frames, Layout(tmp, n, tuple(starts), tables, subsets, "text"), say
+            )
         (tmp / LAYOUT_FILE).write_text(
             json.dumps(
                 {
@@ -249,6 +259,7 @@ def write_layout(
                     "buckets": n,
                     "key": KEY,
                     "ids": layout.ids,
+                    "subsets": list(layout.subsets),
                     "starts": starts,
                     "tables": layout.tables,
                 },
@@ -291,6 +302,13 @@ def _write_tables(
     for name, lf in frames.items():
         if name not in BUCKETED:
             lf.sink_parquet(layout.where(name))
+    if PRODUCTS in layout.subsets:
+        # each bucket's subset: the products its items name (a product in several buckets
+        # is in each; rows in the table's order)
+        named = parts[ORDER_ITEMS].select("product_id", BUCKET).unique()
+        subsets = frames[PRODUCTS].join(named, on="product_id", maintain_order="left")
+        say(f"writing {TABLES[PRODUCTS].stem} subsets in {layout.buckets} buckets")
+        _sink_buckets(subsets, layout, PRODUCTS)
     return layout
 
 
@@ -389,7 +407,8 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
         ids = spec.get("ids", "unknown" if spec["version"] == 1 else None)
         if ids not in ("text", "uint128", "unknown") or not all(isinstance(x, str) for x in starts):
             raise ValueError(f"ids {ids!r}")
-        unknown = sorted(set(tables) - set(TABLES))
+        subsets = tuple(spec.get("subsets", []))
+        unknown = sorted((set(tables) | set(subsets)) - set(TABLES))
         if unknown:
             raise ValueError(f"unknown table {unknown[0]!r}")
     except (KeyError, TypeError, ValueError) as exc:
@@ -399,7 +418,7 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
         ) from None
     if len(starts) != n - 1 or list(starts) != sorted(starts):
         raise OlistDataError(f"{spec_file}: {n} buckets need {n - 1} sorted range starts")
-    layout = Layout(folder, n, starts, tables, ids)
+    layout = Layout(folder, n, starts, tables, subsets, ids)
     for name in layout.tables:
         stem = TABLES[name].stem
         if name not in BUCKETED:
@@ -407,7 +426,8 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
                 raise OlistDataError(
                     f"{layout.where(name)}: file not found (listed in {LAYOUT_FILE})"
                 )
-            continue
+            if name not in subsets:
+                continue
         found = sorted(p.name for p in (folder / stem).glob(f"{BUCKET}=*"))
         want = [f"{BUCKET}={k:05d}" for k in range(n)]
         if found != want:

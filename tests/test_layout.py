@@ -359,3 +359,26 @@ def test_a_file_url_output_is_the_local_file(data_dir, layouts, tmp_path) -> Non
     write_feature_table(f"file://{target}", layouts[3], as_of="2018-06-01")
     want = feature_table(data_dir, as_of="2018-06-01")
     assert_frame_equal(pl.read_parquet(target), want, check_exact=True)
+
+
+def test_each_bucket_reads_the_products_its_items_name(tiny: Path, tmp_path: Path) -> None:
+    """A bucket's products are the rows its items name (a product sold in several buckets
+    is in each; a product listed twice, twice): the table is the folder's."""
+    products = pl.read_parquet(tiny / "olist_products_dataset.parquet")
+    items = pl.read_parquet(tiny / "olist_order_items_dataset.parquet")
+    sold = items["product_id"].value_counts(sort=True)["product_id"][0]
+    twice = products.filter(pl.col("product_id") == sold).with_columns(
+        pl.lit("another_category").alias("product_category_name")
+    )
+    dirty = tmp_path / "dirty"
+    shutil.copytree(tiny, dirty)
+    pl.concat([products, twice]).write_parquet(dirty / "olist_products_dataset.parquet")
+    layout = L.write_layout(dirty, tmp_path / "lay", 4)
+    assert layout.subsets == ("products",)
+    subset_rows = [pl.read_parquet(layout.where("products", k)).height for k in range(4)]
+    assert 0 < max(subset_rows) < products.height
+    for as_of in ("2018-06-01", None):
+        want = feature_table(dirty, as_of=as_of)
+        assert_frame_equal(feature_table(layout.path, as_of=as_of), want, check_exact=True)
+    frames, _ = layout.scan()  # the whole table is still the source's
+    assert frames["products"].collect().height == products.height + twice.height
