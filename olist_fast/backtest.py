@@ -28,6 +28,7 @@ from olist_fast.evaluate import (
     calibration_bins,
     deciles,
     paired_difference,
+    ranked,
     ranking_report,
     spend_report,
     value_report,
@@ -61,6 +62,9 @@ class Curves:
     chosen: np.ndarray
     naive: np.ndarray
     notebook: np.ndarray | None = None
+    points: dict[str, dict[str, np.ndarray]] | None = None
+    """Each series' ROC and precision-recall points (:meth:`Ranked.curves`) when the
+    scores were sorted for the metrics (large windows); else the plot computes them."""
 
 
 @dataclass(frozen=True)
@@ -162,17 +166,29 @@ def run_backtest(
         nb = [k for k in extra if k.startswith("notebook:")]
         notebook_name = max(nb, key=lambda k: auc_score(y, extra[k])) if nb else None
     names = list(scores)
+    # each score sorted once for every metric below (on large windows: see `ranked`)
+    ranks = {k: ranked(y, scores[k]) for k in names}
     boot = bootstrap_aucs(y, [scores[k] for k in names], n_boot=n_boot, random_state=seed)
     reports = {
         k: ranking_report(
-            k, y, scores[k], probabilities=k.startswith("chosen:"), boot_aucs=boot[:, i]
+            k,
+            y,
+            scores[k],
+            probabilities=k.startswith("chosen:"),
+            boot_aucs=boot[:, i],
+            ranks=ranks[k],
         )
         for i, k in enumerate(names)
     }
     chosen_name, naive_name = names[0], names[1]
     differences = [
         paired_difference(
-            y, (chosen_name, prob), (naive_name, naive), boot[:, [0, 1]], random_state=seed
+            y,
+            (chosen_name, prob),
+            (naive_name, naive),
+            boot[:, [0, 1]],
+            random_state=seed,
+            ranks=(ranks[chosen_name], ranks[naive_name]),
         )
     ]
     if notebook_name:
@@ -184,8 +200,16 @@ def run_backtest(
                 (notebook_name, scores[notebook_name]),
                 boot[:, [0, i]],
                 random_state=seed,
+                ranks=(ranks[chosen_name], ranks[notebook_name]),
             )
         )
+    plotted = {"chosen": chosen_name, "naive": naive_name, "notebook": notebook_name}
+    sorted_ = {key: ranks[name] for key, name in plotted.items() if name is not None}
+    points = (
+        {key: r.curves() for key, r in sorted_.items() if r is not None}
+        if all(r is not None for r in sorted_.values())
+        else None
+    )
     buyers = y == 1
     realized = columns["future_spend"].to_numpy()
     actual = realized[buyers]
@@ -200,12 +224,17 @@ def run_backtest(
         comparison=[reports[k] for k in names[2:]],
         differences=differences,
         calibration_bins=calibration_bins(y, prob),
-        deciles={"chosen": deciles(y, prob, probabilities=True), "naive": deciles(y, naive)},
+        deciles={
+            "chosen": deciles(y, prob, probabilities=True, ranks=ranks[chosen_name]),
+            "naive": deciles(y, naive, ranks=ranks[naive_name]),
+        },
         spend={
             "hurdle_model": spend_report("E[spend | buy] model", actual, model_spend),
             "naive_avg_order_value": spend_report("past avg order value", actual, naive_spend),
         },
-        curves=Curves(y, prob, naive, scores[notebook_name] if notebook_name else None),
+        curves=Curves(
+            y, prob, naive, scores[notebook_name] if notebook_name else None, points=points
+        ),
         value={
             **value_report(prob * expected_spend, realized),
             "spend_per_buyer": {

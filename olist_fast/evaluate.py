@@ -19,6 +19,81 @@ def auc_score(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 
 
+SORTED_ABOVE = 200_000
+"""From this many rows, the metrics of a score come from one sort of it
+(:class:`Ranked`); below, from scikit-learn's functions (the same numbers)."""
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One score of labelled rows, sorted once: best first, ties in row order (the order
+    of :func:`ranking_order`). Every ranking metric of the backtest reads it, where
+    scikit-learn's functions each sort the score again (millions of rows, a dozen
+    times). The formulas are scikit-learn's, from the counts at each distinct score."""
+
+    y: np.ndarray
+    """The labels, in the sorted order."""
+    score: np.ndarray
+    """The scores, sorted (highest first)."""
+    order: np.ndarray
+    """The rows, in the sorted order."""
+
+    @classmethod
+    def of(cls, y: np.ndarray, score: np.ndarray) -> Ranked:
+        order = ranking_order(score)
+        return cls(y[order], score[order], order)
+
+    def _at_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Buyers and non-buyers at or above each distinct score, highest first (the
+        points of the ROC curve before (0, 0))."""
+        last = np.r_[np.flatnonzero(self.score[1:] != self.score[:-1]), len(self.score) - 1]
+        tp = np.cumsum(self.y == 1)[last]
+        return tp, last + 1 - tp
+
+    def auc(self) -> float:
+        """ROC AUC (ties counted half): the trapezoids under the curve, as
+        :func:`sklearn.metrics.roc_auc_score`."""
+        tp, fp = self._at_thresholds()
+        if not len(tp) or tp[-1] == 0 or fp[-1] == 0:
+            return auc_score(self.y, self.score)  # undefined: scikit-learn's warning and NaN
+        tp, fp = np.r_[0, tp], np.r_[0, fp]
+        area = np.sum(np.diff(fp) * (tp[1:] + tp[:-1])) / 2.0
+        return float(area / (tp[-1] * fp[-1]))
+
+    def average_precision(self) -> float:
+        """Precision at each distinct score weighted by the recall it adds, as
+        :func:`sklearn.metrics.average_precision_score`."""
+        tp, fp = self._at_thresholds()
+        if not len(tp) or tp[-1] == 0:
+            return float(average_precision_score(self.y, self.score))
+        precision = tp / (tp + fp)
+        recall_gain = np.diff(np.r_[0, tp]) / tp[-1]
+        return float(np.sum(recall_gain * precision))
+
+    def lift(self, fraction: float) -> float:
+        """:func:`lift_at` from the sorted labels."""
+        base = self.y.mean()
+        if base == 0:
+            return math.nan
+        k = max(1, math.ceil(fraction * len(self.y)))
+        return float(self.y[:k].mean() / base)
+
+    def curves(self, points: int = 2_000) -> dict[str, np.ndarray]:
+        """ROC and precision-recall curves thinned to about ``points`` points each, every
+        point one of scikit-learn's (``roc_curve``, ``precision_recall_curve``)."""
+        tp, fp = self._at_thresholds()
+        keep = np.unique(np.linspace(0, len(tp) - 1, min(len(tp), points)).astype(int))
+        tp, fp = tp[keep], fp[keep]
+        pos, neg = max(int(self.y.sum()), 1), max(len(self.y) - int(self.y.sum()), 1)
+        return {
+            "fpr": np.r_[0.0, fp / neg],
+            "tpr": np.r_[0.0, tp / pos],
+            "recall": np.r_[tp / pos, 0.0][::-1],
+            "precision": np.r_[tp / (tp + fp), 1.0][::-1],
+            "auc": np.array(self.auc()),  # the exact area, not the thinned curve's
+        }
+
+
 BOOT_MAX_NEGATIVES = 1_000_000
 """Above this many non-buyers, the bootstrap resamples the buyers and a fixed uniform
 sample of this many non-buyers, and each resample's AUC is shifted by the difference
@@ -121,6 +196,12 @@ class Difference:
         return asdict(self)
 
 
+def ranked(y: np.ndarray, score: np.ndarray) -> Ranked | None:
+    """``score`` sorted once (:class:`Ranked`) from :data:`SORTED_ABOVE` rows; None below,
+    where scikit-learn's functions compute the metrics."""
+    return Ranked.of(y, score) if len(y) >= SORTED_ABOVE else None
+
+
 def paired_difference(
     y: np.ndarray,
     a: tuple[str, np.ndarray],
@@ -128,17 +209,22 @@ def paired_difference(
     boot_aucs: np.ndarray,
     *,
     random_state: int = 0,
+    ranks: tuple[Ranked | None, Ranked | None] = (None, None),
 ) -> Difference:
     """AUC and top-decile lift of ``a`` minus ``b`` with 95 % paired bootstrap intervals.
 
     ``boot_aucs`` holds the two scores' AUCs on the same resamples (columns a, b: see
     :func:`bootstrap_aucs`). For the lift, the top decile of each score is fixed and its
-    rows reweighted by Poisson(1) weights, the same for both scores."""
+    rows reweighted by Poisson(1) weights, the same for both scores. ``ranks``: the
+    scores sorted, if they are (:func:`ranked`)."""
     (name_a, sa), (name_b, sb) = a, b
     n_boot = boot_aucs.shape[0]
     rng = np.random.default_rng(random_state)
     k = max(1, math.ceil(0.10 * len(y)))
-    tops = [ranking_order(s)[:k] for s in (sa, sb)]
+    tops = [
+        (r.order if r is not None else ranking_order(s))[:k]
+        for s, r in zip((sa, sb), ranks, strict=True)
+    ]
     # only the rows of either top decile and the buyers need their own weight; the rest
     # enter through their total weight, one Poisson(count) draw
     needed = np.union1d(np.union1d(tops[0], tops[1]), np.flatnonzero(y == 1))
@@ -156,13 +242,18 @@ def paired_difference(
         d_lift[b0 : b0 + c] = la - lb
     auc_lo, auc_hi = _interval(boot_aucs[:, 0] - boot_aucs[:, 1])
     lift_lo, lift_hi = _interval(d_lift)
+    ra, rb = ranks
+    auc_a = ra.auc() if ra is not None else auc_score(y, sa)
+    auc_b = rb.auc() if rb is not None else auc_score(y, sb)
+    lift_a = ra.lift(0.10) if ra is not None else lift_at(y, sa, 0.10)
+    lift_b = rb.lift(0.10) if rb is not None else lift_at(y, sb, 0.10)
     return Difference(
         a=name_a,
         b=name_b,
-        roc_auc_diff=auc_score(y, sa) - auc_score(y, sb),
+        roc_auc_diff=auc_a - auc_b,
         roc_auc_diff_low=auc_lo,
         roc_auc_diff_high=auc_hi,
-        lift_top10_diff=lift_at(y, sa, 0.10) - lift_at(y, sb, 0.10),
+        lift_top10_diff=lift_a - lift_b,
         lift_top10_diff_low=lift_lo,
         lift_top10_diff_high=lift_hi,
     )
@@ -175,8 +266,9 @@ rows; fewer resamples per draw above)."""
 
 def ranking_order(score: np.ndarray, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Row indices from the highest score down; ties keep ``tiebreak`` (then row) order."""
-    keys = (np.arange(len(score)),) if tiebreak is None else (np.arange(len(score)), tiebreak)
-    return np.lexsort((*keys, -score))
+    if tiebreak is None:  # a stable sort keeps tied rows in row order
+        return np.argsort(-score, kind="stable")
+    return np.lexsort((np.arange(len(score)), tiebreak, -score))
 
 
 def lift_at(y: np.ndarray, score: np.ndarray, fraction: float) -> float:
@@ -190,12 +282,16 @@ def lift_at(y: np.ndarray, score: np.ndarray, fraction: float) -> float:
 
 
 def deciles(
-    y: np.ndarray, score: np.ndarray, *, probabilities: bool = False
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    probabilities: bool = False,
+    ranks: Ranked | None = None,
 ) -> dict[str, list[float] | list[int]]:
     """Per decile (1 = best): positive rate, lift, cumulative share of positives and the
     positives; for a score that is a probability, also the positives it expects (its sum
-    over the decile)."""
-    order = ranking_order(score)
+    over the decile). ``ranks``: the score sorted, if it is (:func:`ranked`)."""
+    order = ranks.order if ranks is not None else ranking_order(score)
     parts = np.array_split(order, 10)
     base = y.mean() if len(y) else math.nan
     rate = [float(y[p].mean()) if len(p) else math.nan for p in parts]
@@ -240,20 +336,24 @@ def ranking_report(
     boot_aucs: np.ndarray | None = None,
     n_boot: int = 200,
     random_state: int = 0,
+    ranks: Ranked | None = None,
 ) -> RankingReport:
     """How ``score`` ranks ``y``; the AUC interval from ``boot_aucs`` (this score's AUC on
-    bootstrap resamples) or, without it, from ``n_boot`` resamples drawn here."""
+    bootstrap resamples) or, without it, from ``n_boot`` resamples drawn here.
+    ``ranks``: the score sorted, if it is (:func:`ranked`)."""
     if boot_aucs is None:
         boot_aucs = bootstrap_aucs(y, [score], n_boot=n_boot, random_state=random_state)[:, 0]
     lo, hi = _interval(boot_aucs)
+    r = ranks
+    ap = r.average_precision() if r is not None else float(average_precision_score(y, score))
     return RankingReport(
         name=name,
-        roc_auc=auc_score(y, score),
+        roc_auc=r.auc() if r is not None else auc_score(y, score),
         roc_auc_low=lo,
         roc_auc_high=hi,
-        pr_auc=float(average_precision_score(y, score)),
-        lift_top10=lift_at(y, score, 0.10),
-        lift_top1=lift_at(y, score, 0.01),
+        pr_auc=ap,
+        lift_top10=r.lift(0.10) if r is not None else lift_at(y, score, 0.10),
+        lift_top1=r.lift(0.01) if r is not None else lift_at(y, score, 0.01),
         brier=float(brier_score_loss(y, score)) if probabilities else None,
         positives=int(y.sum()),
         rows=len(y),

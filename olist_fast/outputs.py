@@ -198,8 +198,9 @@ def input_fingerprints(source: Source) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _curves(c: Curves) -> dict[str, np.ndarray | None]:
-    return {"y": c.y, "chosen": c.chosen, "naive": c.naive, "notebook": c.notebook}
+def _curves(c: Curves) -> dict[str, Any]:
+    out = {"y": c.y, "chosen": c.chosen, "naive": c.naive, "notebook": c.notebook}
+    return {**out, "points": c.points} if c.points is not None else out
 
 
 def write_scores(table: pl.DataFrame, out: Location, storage_options: StorageOptions) -> str | Path:

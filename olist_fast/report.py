@@ -24,10 +24,13 @@ def plot_run(
 
     y = curves["y"]
     series = [
-        ("chosen (calibrated)", curves["chosen"], "C0"),
-        ("notebook approach", curves.get("notebook"), "C1"),
-        ("naive: orders, recency", curves["naive"], "C2"),
+        ("chosen (calibrated)", curves["chosen"], "C0", "chosen"),
+        ("notebook approach", curves.get("notebook"), "C1", "notebook"),
+        ("naive: orders, recency", curves["naive"], "C2", "naive"),
     ]
+    # the curves' points, computed with the metrics on large windows (each score sorted
+    # once); else here, with scikit-learn
+    points = curves.get("points") or {}
     # a Figure without pyplot: no global backend is chosen or changed (a library user's
     # notebook keeps its own), no figure registry to leak into, safe off the main thread
     fig = Figure(figsize=(21, 9.5))
@@ -35,20 +38,26 @@ def plot_run(
         [["roc", "pr", "gains", "value"], ["lift", "calibration", "importance", "importance"]]
     )
     ax = panels["roc"]
-    for label, s, color in series:
+    for label, s, color, key in series:
         if s is None:
             continue
-        fpr, tpr, _ = roc_curve(y, s)
-        auc = np.trapezoid(tpr, fpr)
+        if key in points:
+            fpr, tpr, auc = points[key]["fpr"], points[key]["tpr"], float(points[key]["auc"])
+        else:
+            fpr, tpr, _ = roc_curve(y, s)
+            auc = np.trapezoid(tpr, fpr)
         ax.plot(fpr, tpr, color=color, label=f"{label}: AUC {auc:.3f}")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     ax.set(title="ROC (backtest)", xlabel="false positive rate", ylabel="true positive rate")
     ax.legend(loc="lower right", fontsize=8)
     ax = panels["pr"]
-    for label, s, color in series:
+    for label, s, color, key in series:
         if s is None:
             continue
-        prec, rec, _ = precision_recall_curve(y, s)
+        if key in points:
+            prec, rec = points[key]["precision"], points[key]["recall"]
+        else:
+            prec, rec, _ = precision_recall_curve(y, s)
         keep = np.unique(np.linspace(0, len(rec) - 1, min(len(rec), 2000)).astype(int))
         ax.plot(rec[keep], prec[keep], color=color, label=label)  # 2,000 points draw the same
     ax.axhline(y.mean(), color="grey", lw=0.8, ls="--", label=f"base rate {y.mean():.2%}")

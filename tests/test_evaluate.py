@@ -221,3 +221,65 @@ def test_the_lift_interval_draws_its_weights_in_bounded_blocks(
     width = wide.lift_top10_diff_high - wide.lift_top10_diff_low
     assert narrow.lift_top10_diff_low == pytest.approx(wide.lift_top10_diff_low, abs=0.25 * width)
     assert narrow.lift_top10_diff_high == pytest.approx(wide.lift_top10_diff_high, abs=0.25 * width)
+
+
+def _tied(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a score with many distinct values and one with heavy ties (as the naive
+    ranking's order counts)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(np.int64)
+    smooth = rng.random(n) + 0.3 * y
+    tied = rng.integers(0, 5, n) + y * rng.integers(0, 2, n) - 0.0
+    return y, smooth, tied.astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_sort_gives_scikit_learns_metrics(seed: int) -> None:
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+    from olist_fast.evaluate import Ranked, deciles, ranking_order
+
+    y, smooth, tied = _tied(5_000, seed)
+    for s in (smooth, tied, np.zeros(len(y))):
+        r = Ranked.of(y, s)
+        assert np.array_equal(r.order, np.lexsort((np.arange(len(s)), -s)))  # the old order
+        assert np.array_equal(ranking_order(s), r.order)
+        assert r.auc() == pytest.approx(auc_score(y, s), abs=1e-12)
+        assert r.average_precision() == pytest.approx(average_precision_score(y, s), abs=1e-12)
+        for f in (0.01, 0.1, 0.5):
+            assert r.lift(f) == lift_at(y, s, f)
+        assert deciles(y, s, ranks=r, probabilities=True) == deciles(y, s, probabilities=True)
+        points = r.curves(points=50)
+        fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+        on_roc = {(round(a, 12), round(b, 12)) for a, b in zip(fpr, tpr, strict=True)}
+        assert all(
+            (round(a, 12), round(b, 12)) in on_roc
+            for a, b in zip(points["fpr"], points["tpr"], strict=True)
+        )
+        prec, rec, _ = precision_recall_curve(y, s)
+        on_pr = {(round(a, 12), round(b, 12)) for a, b in zip(rec, prec, strict=True)}
+        assert all(
+            (round(a, 12), round(b, 12)) in on_pr
+            for a, b in zip(points["recall"], points["precision"], strict=True)
+        )
+        assert float(points["auc"]) == r.auc()
+
+
+def test_sorted_reports_equal_the_unsorted_ones() -> None:
+    """The backtest's reports from one sort per score equal scikit-learn's (to the last
+    bits of a float sum), for the report and for the paired difference."""
+    from olist_fast.evaluate import ranked, ranking_report
+
+    y, smooth, tied = _tied(300_000, 3)
+    ra, rb = ranked(y, smooth), ranked(y, tied)
+    assert ra is not None and rb is not None and ranked(y[:1000], smooth[:1000]) is None
+    boot = bootstrap_aucs(y, [smooth, tied], n_boot=30)
+    for s, r, k in ((smooth, ra, 0), (tied, rb, 1)):
+        a = ranking_report("s", y, s, probabilities=False, boot_aucs=boot[:, k], ranks=r)
+        b = ranking_report("s", y, s, probabilities=False, boot_aucs=boot[:, k])
+        for field, value in a.as_dict().items():
+            assert value == pytest.approx(b.as_dict()[field], abs=1e-12), field
+    d1 = paired_difference(y, ("a", smooth), ("b", tied), boot, ranks=(ra, rb))
+    d2 = paired_difference(y, ("a", smooth), ("b", tied), boot)
+    for field, value in d1.as_dict().items():
+        assert value == pytest.approx(d2.as_dict()[field], abs=1e-12), field
