@@ -168,7 +168,10 @@ def run_backtest(
     names = list(scores)
     # each score sorted once for every metric below (on large windows: see `ranked`)
     ranks = {k: ranked(y, scores[k]) for k in names}
-    boot = bootstrap_aucs(y, [scores[k] for k in names], n_boot=n_boot, random_state=seed)
+    whole_aucs = [r.auc() if r is not None else auc_score(y, scores[k]) for k, r in ranks.items()]
+    boot = bootstrap_aucs(
+        y, [scores[k] for k in names], n_boot=n_boot, random_state=seed, aucs=whole_aucs
+    )
     reports = {
         k: ranking_report(
             k,

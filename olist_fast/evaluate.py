@@ -109,6 +109,7 @@ def bootstrap_aucs(
     n_boot: int = 200,
     random_state: int = 0,
     chunk: int = 25,
+    aucs: Sequence[float] | None = None,
 ) -> np.ndarray:
     """ROC AUC of each score on ``n_boot`` bootstrap resamples of the rows, the same
     resamples for every score (paired): an array of shape (n_boot, len(scores)).
@@ -116,7 +117,8 @@ def bootstrap_aucs(
     A resample is a vector of Poisson(1) row weights (:func:`poisson_weights`). The
     negatives are sorted once per score; each AUC (the Mann-Whitney statistic with ties
     counted half) is then one cumulative sum of the weights and two gathers, done for
-    ``chunk`` resamples at once.
+    ``chunk`` resamples at once. ``aucs``: the scores' AUCs over every row, if known
+    (the centre when the non-buyers are subsampled).
     """
     rng = np.random.default_rng(random_state)
     pos_rows, neg_rows = np.flatnonzero(y == 1), np.flatnonzero(y != 1)
@@ -148,7 +150,8 @@ def bootstrap_aucs(
     if subsampled:  # centred on each score's AUC over every row
         for k, (s, (_, lo, hi)) in enumerate(zip(scores, prepared, strict=True)):
             sub_auc = float(np.sum(lo + 0.5 * (hi - lo))) / (len(pos_rows) * len(neg_rows))
-            out[:, k] += auc_score(y, s) - sub_auc
+            whole = aucs[k] if aucs is not None else auc_score(y, s)
+            out[:, k] += whole - sub_auc
     return out
 
 
@@ -230,7 +233,13 @@ def paired_difference(
     needed = np.union1d(np.union1d(tops[0], tops[1]), np.flatnonzero(y == 1))
     rest = len(y) - len(needed)
     yn = y[needed].astype(np.float64)
-    cols = [np.searchsorted(needed, t) for t in tops]
+    # each top decile as a 0/1 vector over the needed rows: its weighted counts are
+    # matrix-vector products (sums of whole numbers: exact in any order)
+    in_top = []
+    for t in tops:
+        ind = np.zeros(len(needed))
+        ind[np.searchsorted(needed, t)] = 1.0
+        in_top.append((ind, yn * ind))
     d_lift = np.empty(n_boot)
     step = max(1, min(50, LIFT_CELLS // max(len(needed), 1)))  # at most ~80 MB of weights
     for b0 in range(0, n_boot, step):
@@ -238,7 +247,7 @@ def paired_difference(
         w = poisson_weights(rng, (c, len(needed))).astype(np.float64)
         base = (w @ yn) / (w.sum(axis=1) + rng.poisson(float(rest), c))
         with np.errstate(invalid="ignore", divide="ignore"):
-            la, lb = ((w[:, t] @ yn[t]) / w[:, t].sum(axis=1) / base for t in cols)
+            la, lb = ((w @ buyers) / (w @ ind) / base for ind, buyers in in_top)
         d_lift[b0 : b0 + c] = la - lb
     auc_lo, auc_hi = _interval(boot_aucs[:, 0] - boot_aucs[:, 1])
     lift_lo, lift_hi = _interval(d_lift)
