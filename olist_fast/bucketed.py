@@ -12,6 +12,7 @@ hold disjoint rows, and reported once at the end.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -72,8 +73,9 @@ def snapshots_by_bucket(
     ]
     parts: list[Collected] = []
     rows = [0] * len(dates)
-    for k in range(layout.buckets):
-        got = collect_snapshots(
+
+    def collect(k: int) -> Collected:
+        return collect_snapshots(
             layout.scan_bucket(k, coverage),
             dates,
             horizon_days=horizon_days,
@@ -81,9 +83,18 @@ def snapshots_by_bucket(
             engine=engine,
             compact=layout.plan_compact,
         )
-        consume(k, got.frames)
-        rows = [r + f.height for r, f in zip(rows, got.frames, strict=True)]
-        parts.append(Collected([], got.integrity, got.latest_purchase, got.statuses))
+
+    # the next bucket's plan runs (Polars, without the GIL) while this one's frames are
+    # consumed: two buckets in memory at most
+    with ThreadPoolExecutor(1) as ahead:
+        pending = ahead.submit(collect, 0) if layout.buckets else None
+        for k in range(layout.buckets):
+            assert pending is not None
+            got = pending.result()
+            pending = ahead.submit(collect, k + 1) if k + 1 < layout.buckets else None
+            consume(k, got.frames)
+            rows = [r + f.height for r, f in zip(rows, got.frames, strict=True)]
+            parts.append(Collected([], got.integrity, got.latest_purchase, got.statuses))
     counts, statuses = Collected.summed(parts) if parts else (Integrity(), pl.DataFrame())
     return BucketedRun(Collected([], counts, latest, statuses), rows)
 
