@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -410,12 +411,20 @@ def setup_named(name: str) -> Setup:
     raise OlistUsageError(f"unknown model setup {name!r}; expected one of {known}")
 
 
+@cache
+def _threadpools() -> Any:
+    """The thread pools of the loaded native libraries, found once (looking them up
+    takes milliseconds, and predicting millions of rows enters the limit per chunk).
+    This module imports scikit-learn's and XGBoost's compiled parts first."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def openmp_limited() -> Any:
     """A context in which OpenMP code (scikit-learn's histogram boosting) uses
     ``OPENMP_THREADS`` threads."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=OPENMP_THREADS, user_api="openmp")
+    return _threadpools().limit(limits=OPENMP_THREADS, user_api="openmp")
 
 
 def fit_setup(c: Setup, X: np.ndarray, y: np.ndarray, seed: int) -> Any:

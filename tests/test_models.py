@@ -313,3 +313,20 @@ def test_a_lazy_frame_is_read_in_blocks_that_give_every_slice(monkeypatch) -> No
     for offset, length in [(0, 5), (5, 5), (10, 10), (20, 1), (48, 2), (3, 30), (0, 50)]:
         assert blocks.slice(offset, length).equals(frame.slice(offset, length))
     assert reads[:4] == [0, 1, 2, 6]  # in order, each block read once
+
+
+def test_openmp_is_limited_inside_the_context() -> None:
+    """The cached thread-pool controller still limits OpenMP (what histogram boosting
+    uses) inside openmp_limited, and restores it after."""
+    from threadpoolctl import threadpool_info
+
+    from olist_fast.models import OPENMP_THREADS, openmp_limited
+
+    def openmp() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"}
+
+    before = openmp()
+    assert before  # scikit-learn's OpenMP runtime is loaded
+    with openmp_limited():
+        assert openmp() == {OPENMP_THREADS}
+    assert openmp() == before
