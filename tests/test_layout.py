@@ -382,3 +382,31 @@ def test_each_bucket_reads_the_products_its_items_name(tiny: Path, tmp_path: Pat
         assert_frame_equal(feature_table(layout.path, as_of=as_of), want, check_exact=True)
     frames, _ = layout.scan()  # the whole table is still the source's
     assert frames["products"].collect().height == products.height + twice.height
+
+
+def test_a_shop_unlike_the_demo_gives_the_folders_table(tiny: Path, tmp_path: Path) -> None:
+    """Ids that are not hex (stored as text), no reviews file, refunds: the layout's
+    table is still the folder's, at a few buckets and at more buckets than customers."""
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    for path in tiny.glob("*.parquet"):
+        if "reviews" in path.name:
+            continue  # a shop without reviews
+        df = pl.read_parquet(path)
+        ids = [c for c in ("order_id", "customer_id", "customer_unique_id") if c in df.columns]
+        df = df.with_columns(pl.concat_str(pl.lit("Shop-"), pl.col(c)).alias(c) for c in ids)
+        if "payment_value" in df.columns:  # every seventh payment is a refund
+            refund = pl.int_range(pl.len()) % 7 == 0
+            value = (
+                pl.when(refund).then(-pl.col("payment_value")).otherwise(pl.col("payment_value"))
+            )
+            df = df.with_columns(value.alias("payment_value"))
+        df.write_parquet(shop / path.name)
+    for n in (3, 64):
+        layout = L.write_layout(shop, tmp_path / f"lay{n}", n)
+        assert layout.ids == "text" and "order_reviews" not in layout.tables
+        for as_of in ("2018-06-01", None):
+            want = feature_table(shop, as_of=as_of)
+            assert want["customer_unique_id"].str.starts_with("Shop-").all()
+            got = feature_table(layout.path, as_of=as_of)
+            assert_frame_equal(got, want, check_exact=True)
