@@ -35,6 +35,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import polars as pl
 
@@ -286,12 +287,28 @@ def _write_tables(
             for name, lf in frames.items()
         }
     customers = frames[CUSTOMERS]
-    people = customers.select("customer_id", BUCKET).unique()
-    orders = _tagged(frames[ORDERS], people, "customer_id")
-    by_order = orders.select("order_id", BUCKET).unique()
+    # a null key joins nothing (the plan leaves such rows out and counts them): it never
+    # ties rows of two buckets together
+    people = customers.select("customer_id", BUCKET).drop_nulls("customer_id").unique()
+    by_order = (
+        frames[ORDERS]
+        .select("order_id", "customer_id")
+        .drop_nulls("order_id")
+        .join(people, on="customer_id")
+        .select("order_id", BUCKET)
+        .unique()
+    )  # the orders of known customers
     _refuse_spanning(
         [(CUSTOMERS, "customer_id", people), (ORDERS, "order_id", by_order)], layout.compact
     )
+    # an order of no known customer (an orphan, counted by the plan) goes where its
+    # order_id's customer is, with the order it repeats; else to bucket 0
+    orders = _tagged(
+        _tagged(frames[ORDERS], people, "customer_id", fill=None),
+        by_order.rename({BUCKET: "by_order"}),
+        "order_id",
+        fill=pl.col("by_order"),
+    ).drop("by_order")
     parts = {CUSTOMERS: customers, ORDERS: orders}
     for name in BY_ORDER:
         if name in frames:
@@ -361,13 +378,16 @@ def _check_target(src: Path | None, target: Path) -> None:
         )
 
 
-def _tagged(lf: pl.LazyFrame, keys: pl.LazyFrame, on: str) -> pl.LazyFrame:
-    """``lf`` with the bucket of its key, rows in their order; rows whose key is not in
-    ``keys`` (orphans: left out by the plan, counted by its integrity checks) go to
-    bucket 0, so they are counted once."""
-    return lf.join(keys, on=on, how="left", maintain_order="left").with_columns(
-        pl.col(BUCKET).fill_null(0)
-    )
+def _tagged(
+    lf: pl.LazyFrame, keys: pl.LazyFrame, on: str, *, fill: pl.Expr | None = pl.lit(0)
+) -> pl.LazyFrame:
+    """``lf`` with the bucket of its key (``keys``: one bucket per key), rows in their
+    order; rows whose key is not in ``keys`` (orphans: left out by the plan, counted by
+    its integrity checks) get ``fill``, bucket 0 by default, so they are counted once."""
+    tagged = lf.join(keys, on=on, how="left", maintain_order="left")
+    if fill is None:
+        return tagged
+    return tagged.with_columns(pl.coalesce(BUCKET, fill, 0).cast(pl.UInt32).alias(BUCKET))
 
 
 def _sink_buckets(lf: pl.LazyFrame, layout: Layout, name: str) -> None:
@@ -382,6 +402,47 @@ def _sink_buckets(lf: pl.LazyFrame, layout: Layout, name: str) -> None:
             folder.mkdir(parents=True)
             empty = pl.DataFrame(schema=lf.collect_schema()).drop(BUCKET)
             empty.write_parquet(folder / "00000000.parquet")
+
+
+def _spec_fields(
+    spec: Mapping[str, object],
+) -> tuple[int, tuple[str, ...], dict[str, list[str]], tuple[str, ...], str]:
+    """The buckets, range starts, tables with their columns, subsets and ids of a layout
+    file's mapping, each checked for its type; a ValueError names the first key that is
+    missing or not what :func:`write_layout` writes."""
+
+    def field(key: str, default: object = None) -> object:
+        if key not in spec and default is None:
+            raise ValueError(f'"{key}" missing')
+        return spec.get(key, default)
+
+    def texts(value: object) -> TypeGuard[list[str]]:
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+    n = field("buckets")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_BUCKETS:
+        raise ValueError(f'"buckets": expected a whole number 1-{MAX_BUCKETS}, got {n!r}')
+    starts = field("starts")
+    if not texts(starts):
+        raise ValueError(f'"starts": expected a list of ids (texts), got {starts!r}')
+    tables = field("tables")
+    if not isinstance(tables, dict):
+        raise ValueError(f'"tables": expected a mapping of tables to columns, got {tables!r}')
+    for name, cols in tables.items():
+        if name not in TABLES:
+            raise ValueError(f'"tables": unknown table {name!r}')
+        if not texts(cols):
+            raise ValueError(f'"tables": {name}: expected a list of columns, got {cols!r}')
+    for name in (ORDERS, CUSTOMERS):
+        if name not in tables:
+            raise ValueError(f'"tables": {name} not listed (a layout holds orders and customers)')
+    subsets = field("subsets", [])
+    if not texts(subsets) or not set(subsets) <= set(SUBSETS) & set(tables):
+        raise ValueError(f'"subsets": expected shared tables of the layout, got {subsets!r}')
+    ids = field("ids", "unknown" if spec.get("version") == 1 else None)
+    if ids not in ("text", "uint128", "unknown"):
+        raise ValueError(f'"ids": expected "uint128" or "text", got {ids!r}')
+    return n, tuple(starts), dict(tables), tuple(subsets), str(ids)
 
 
 def open_layout(path: str | os.PathLike[str]) -> Layout:
@@ -403,18 +464,11 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
             "--buckets"
         )
     try:
-        n, starts, tables = int(spec["buckets"]), tuple(spec["starts"]), dict(spec["tables"])
-        ids = spec.get("ids", "unknown" if spec["version"] == 1 else None)
-        if ids not in ("text", "uint128", "unknown") or not all(isinstance(x, str) for x in starts):
-            raise ValueError(f"ids {ids!r}")
-        subsets = tuple(spec.get("subsets", []))
-        unknown = sorted((set(tables) | set(subsets)) - set(TABLES))
-        if unknown:
-            raise ValueError(f"unknown table {unknown[0]!r}")
-    except (KeyError, TypeError, ValueError) as exc:
+        n, starts, tables, subsets, ids = _spec_fields(spec)
+    except ValueError as exc:
         raise OlistDataError(
-            f"{spec_file}: not a complete layout file ({type(exc).__name__}: {exc}); write it "
-            "again with olist-fast convert --buckets"
+            f"{spec_file}: not a complete layout file ({exc}); write it again with olist-fast "
+            "convert --buckets"
         ) from None
     if len(starts) != n - 1 or list(starts) != sorted(starts):
         raise OlistDataError(f"{spec_file}: {n} buckets need {n - 1} sorted range starts")

@@ -428,12 +428,6 @@ def test_a_key_of_two_buckets_one_bucket_is_the_folder_more_are_refused(
         assert "\n" not in str(e.value) and not (tmp_path / f"n{n}").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert refuses an orphan order (customer_id in no customer) repeating a "
-    "customer's order_id in another bucket as 'belongs to customers in different "
-    "buckets'; the folder reads it (1 duplicate order, 1 orphan)",
-)
 def test_an_orphan_order_repeating_an_order_id_of_another_bucket(shop, tmp_path, caplog):
     customers = shop["customers"].sort("customer_unique_id")
     last = customers.row(-1, named=True)  # in the last bucket; the orphan goes to bucket 0
@@ -448,12 +442,6 @@ def test_an_orphan_order_repeating_an_order_id_of_another_bucket(shop, tmp_path,
 
 
 @pytest.mark.parametrize("key", ["order_id", "customer_id"])
-@pytest.mark.xfail(
-    strict=True,
-    reason='a null order_id / customer_id in two buckets is refused as "order_id None '
-    'belongs to customers in different buckets (...)" (layout.py _refuse_spanning groups '
-    "the null key too; its example, a min, is None)",
-)
 def test_null_keys_in_two_buckets_are_named_as_empty(key, shop, tmp_path, caplog) -> None:
     # the key left empty on rows of the first customer and of the last (by id)
     customers = shop["customers"].sort("customer_unique_id")
@@ -679,24 +667,6 @@ def _spec(p: Path) -> dict:
     return json.loads((p / L.LAYOUT_FILE).read_text())
 
 
-XFAIL_NO_TABLES = pytest.mark.xfail(
-    strict=True, reason='"tables": {} in olist_layout.json: internal StopIteration '
-    "(io/_scan.py:139 takes the first located table; open_layout accepts no tables)",
-)  # fmt: skip
-XFAIL_COLUMNS = pytest.mark.xfail(
-    strict=True, reason="a table's columns null or a number in olist_layout.json: internal "
-    "TypeError in Layout.located (layout.py:144 list(cols)); open_layout does not check them",
-)  # fmt: skip
-XFAIL_NO_ORDERS = pytest.mark.xfail(
-    strict=True, reason="olist_layout.json listing no orders table: read as an empty table, "
-    "'--as-of ... is before the first purchase in the data (none)' instead of naming the file",
-)  # fmt: skip
-XFAIL_STARTS = pytest.mark.xfail(
-    strict=True, reason="non-text range starts are reported as \"ValueError: ids 'uint128'\" "
-    "(layout.py open_layout checks starts and ids in one test)",
-)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("change", "words"),
     [
@@ -709,17 +679,16 @@ XFAIL_STARTS = pytest.mark.xfail(
         pytest.param(lambda s: {**s, "tables": ["orders"]}, "complete", id="tables-list"),
         pytest.param(lambda s: {**s, "subsets": None}, "complete", id="subsets-null"),
         pytest.param(lambda s: [], "not an olist-fast", id="a-list"),
-        pytest.param(lambda s: {**s, "tables": {}}, "olist_layout.json", id="tables-empty",
-                     marks=XFAIL_NO_TABLES),
+        pytest.param(lambda s: {**s, "tables": {}}, "orders not listed", id="tables-empty"),
         pytest.param(lambda s: {**s, "tables": {**s["tables"], "orders": None}},
-                     "olist_layout.json", id="columns-null", marks=XFAIL_COLUMNS),
+                     "orders: expected a list of columns", id="columns-null"),
         pytest.param(lambda s: {**s, "tables": {**s["tables"], "customers": 5}},
-                     "olist_layout.json", id="columns-number", marks=XFAIL_COLUMNS),
+                     "customers: expected a list of columns", id="columns-number"),
         pytest.param(lambda s: {**s, "tables": {k: v for k, v in s["tables"].items()
                                                 if k != "orders"}},
-                     "olist_layout.json", id="no-orders-listed", marks=XFAIL_NO_ORDERS),
-        pytest.param(lambda s: {**s, "starts": [1, 2]}, "starts", id="starts-numbers",
-                     marks=XFAIL_STARTS),
+                     "orders not listed", id="no-orders-listed"),
+        pytest.param(lambda s: {**s, "starts": [1, 2]}, '"starts": expected a list',
+                     id="starts-numbers"),
     ],
 )  # fmt: skip
 def test_a_malformed_layout_file_is_one_line(cli, good_layout, tmp_path, change, words) -> None:

@@ -85,6 +85,12 @@ class Integrity:
             log.warning("data integrity: %s", problem)
 
 
+def _repeats(key: str) -> pl.Expr:
+    """Rows beyond the first of each non-null ``key`` (a null key repeats nothing; the
+    Spark engine counts them the same way)."""
+    return (pl.col(key).count() - pl.col(key).drop_nulls().n_unique()).cast(pl.Int64)
+
+
 def integrity_plan(keyed: SharedFacts) -> pl.LazyFrame:
     """One row of :class:`Integrity` counts over the frames of
     :func:`~olist_fast.features.orders.with_shared_facts`, so no input is read twice.
@@ -99,18 +105,14 @@ def integrity_plan(keyed: SharedFacts) -> pl.LazyFrame:
     return pl.concat(
         [
             orders.select(
-                (pl.len() - pl.col("order_id").n_unique()).cast(pl.Int64).alias("duplicate_orders"),
+                _repeats("order_id").alias("duplicate_orders"),
                 pl.col("order_purchase_timestamp")
                 .null_count()
                 .cast(pl.Int64)
                 .alias("undated_orders"),
                 pl.len().cast(pl.Int64).alias("_orders"),
             ),
-            people.select(
-                (pl.len() - pl.col("customer_id").n_unique())
-                .cast(pl.Int64)
-                .alias("duplicate_customers")
-            ),
+            people.select(_repeats("customer_id").alias("duplicate_customers")),
             keyed.payment_repeats.select(
                 pl.first().fill_null(0).cast(pl.Int64).alias("duplicate_payments")
             ),
