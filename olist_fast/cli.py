@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -499,26 +499,44 @@ def convert_cmd(
             min=1,
             help="Write a bucketed layout: N folders per customer table, by ranges of "
             "customer_unique_id. features, run, train and score read it; features then "
-            "works one bucket at a time, so its memory follows the bucket, not the data.",
+            "works one bucket at a time, so its memory follows the bucket, not the data. "
+            "--data may be a layout (bucketed again).",
         ),
     ] = None,
+    transactions: TransactionsOpt = None,
+    customer_col: CustomerColOpt = "customer_id",
+    time_col: TimeColOpt = "timestamp",
+    amount_col: AmountColOpt = "amount",
+    order_col: OrderColOpt = None,
+    status_col: StatusColOpt = None,
 ) -> None:
-    """Write typed Parquet copies of the tables (faster to read, for large data)."""
-    from olist_fast.io import convert
+    """Write typed Parquet copies of the tables (faster to read, for large data), or with
+    --buckets a bucketed layout."""
+    from olist_fast.layout import copy_tables, write_layout
+    from olist_fast.transactions import olist_folder
 
-    path = guarded(lambda: resolve_data_dir(data))
+    log_tables = transaction_tables(
+        transactions, data, customer_col, time_col, amount_col, order_col, status_col
+    )
     t0 = time.perf_counter()
-    if buckets is not None:
-        from olist_fast.layout import write_layout
 
-        layout = guarded(lambda: write_layout(path, out, buckets, say=say))
-        say(
-            f"Wrote a layout of {layout.buckets} buckets ({len(layout.tables)} tables) to "
-            f"{out}/ in {time.perf_counter() - t0:.1f} s."
-        )
+    def convert(src: Location) -> None:
+        if buckets is not None:
+            layout = guarded(lambda: write_layout(src, out, buckets, say=say))
+            say(
+                f"Wrote a layout of {layout.buckets} buckets ({len(layout.tables)} tables) to "
+                f"{out}/ in {time.perf_counter() - t0:.1f} s."
+            )
+            return
+        written = guarded(lambda: copy_tables(src, out))
+        say(f"Wrote {len(written)} Parquet files to {out}/ in {time.perf_counter() - t0:.1f} s.")
+
+    if log_tables is None:
+        convert(guarded(lambda: resolve_data_dir(data)))
         return
-    written = guarded(lambda: convert(path, out))
-    say(f"Wrote {len(written)} Parquet files to {out}/ in {time.perf_counter() - t0:.1f} s.")
+    # the log's tables, written once as typed Parquet (a temporary folder), then converted
+    with ExitStack() as stack:
+        convert(guarded(lambda: stack.enter_context(olist_folder(log_tables))))
 
 
 AsOfOpt = Annotated[

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from olist_fast.io import (
 from olist_fast.layout import Layout, is_layout, open_layout
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.timestamps import as_datetime
-from olist_fast.validation import ValidationReport, check_table, data_health
+from olist_fast.validation import data_health, named_read_errors
 
 log = logging.getLogger("olist_fast")
 
@@ -119,8 +118,7 @@ def open_tables(
     if is_layout(location):
         layout = open_layout(local_path(location))
         frames, coverage = layout.scan()
-        files: dict[str, str | Path] = {n: w for n, (w, _) in layout.located().items()}
-        return Opened(location, frames, "streaming", files, coverage, layout)
+        return Opened(location, frames, "streaming", layout.files(), coverage, layout)
     located = locate_olist(location, storage_options=storage_options)
     frames, coverage = scan_covered(located, storage_options)
     _suggest_layout(located["orders"][0], location)
@@ -158,26 +156,6 @@ def default_as_of(orders: pl.LazyFrame) -> datetime:
     default ``as_of``; a value the orders cannot be parsed with is a one-line data error."""
     with reading("the orders"):
         return data_health(orders).healthy_end
-
-
-@contextmanager
-def named_read_errors(files: Mapping[str, str | Path]) -> Iterator[None]:
-    """Turn a value the readers could not parse (:func:`olist_fast.io.reading`) into the
-    one line ``validate`` gives for it, naming the file, the column and the row: the local
-    files are checked one by one, only after such a failure."""
-    try:
-        yield
-    except OlistDataError as exc:
-        if not isinstance(exc.__cause__, pl.exceptions.PolarsError):
-            raise
-        for name, where in files.items():
-            if is_url(where) or not Path(where).is_file():  # an object, a layout's parts
-                continue
-            report = ValidationReport(data_dir=Path(where).parent)
-            check_table(Path(where), TABLES[name], report)
-            if report.errors:
-                raise OlistDataError(report.errors[0]) from exc
-        raise
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,12 @@ from olist_fast.io import (
     is_url,
     local_path,
     locate_olist,
+    parquet_schema,
     payments_from_items,
+    reading,
     scan_covered,
     scan_table,
+    write_tables,
 )
 from olist_fast.schema import (
     CUSTOMERS,
@@ -64,6 +67,7 @@ from olist_fast.schema import (
     TABLES,
     empty_table,
 )
+from olist_fast.validation import named_read_errors
 
 LAYOUT_FILE = "olist_layout.json"
 FORMAT = "olist-fast bucketed layout"
@@ -144,6 +148,10 @@ class Layout:
         layout (``k`` None) or one bucket."""
         return {name: (self.where(name, k), list(cols)) for name, cols in self.tables.items()}
 
+    def files(self) -> dict[str, str | Path]:
+        """The glob of part files (or the file) of each table."""
+        return {name: where for name, (where, _) in self.located().items()}
+
     def scan(self) -> tuple[dict[str, pl.LazyFrame], Coverage]:
         """Every table over all the buckets, typed, with what the source lacked (warned
         once, as for a folder), the ids as text."""
@@ -219,11 +227,65 @@ def write_layout(
     customers); ``starts`` gives the N-1 range starts instead (sorted, distinct)."""
     if not 1 <= buckets <= MAX_BUCKETS:
         raise OlistUsageError(f"--buckets must be between 1 and {MAX_BUCKETS}, got {buckets}")
+    frames, tables, files = source_tables(src, fmt)
+    # a value that cannot be read: the one line `validate` gives (file, column, row)
+    with named_read_errors(files), reading(str(src)):
+        return _write_layout(src, dst, buckets, frames, tables, starts, say)
+
+
+def copy_tables(src: Location, dst: str | os.PathLike[str], *, fmt: Format = "auto") -> list[Path]:
+    """``convert`` without buckets: typed Parquet copies of the tables of ``src`` (a
+    folder, or a layout with its buckets put back together) in ``dst``, all or none
+    (:func:`olist_fast.io.write_tables`); a value that cannot be read is the one line
+    ``validate`` gives."""
+    if is_layout(src):
+        layout = open_layout(local_path(src))
+        frames, files = layout.scan()[0], layout.files()
+    else:
+        located = locate_olist(src, fmt=fmt)
+        frames, _ = scan_covered(located)
+        files = {name: where for name, (where, _) in located.items()}
+    with named_read_errors(files), reading(str(src)):
+        return write_tables(frames, dst)
+
+
+def source_tables(
+    src: Location, fmt: Format = "auto"
+) -> tuple[dict[str, pl.LazyFrame], dict[str, list[str]], dict[str, str | Path]]:
+    """The tables ``src`` holds (a folder of Olist files, or a layout: re-bucketed) as
+    typed lazy frames with text ids, not completed; the columns each table's source had;
+    and the file (or glob of parts) of each."""
+    if is_layout(src):
+        layout = open_layout(local_path(src))
+        located = layout.located()
+        frames = {
+            name: layout._scan(name, where)
+            if layout.compact
+            else scan_table(where, TABLES[name], header=cols)
+            for name, (where, cols) in located.items()
+        }
+        return frames, {k: list(c) for k, c in layout.tables.items()}, layout.files()
     located = locate_olist(src, fmt=fmt)
     frames = {
         name: scan_table(where, TABLES[name], header=cols)
         for name, (where, cols) in located.items()
     }
+    return (
+        frames,
+        {k: list(c) for k, (_, c) in located.items()},
+        {k: w for k, (w, _) in located.items()},
+    )
+
+
+def _write_layout(
+    src: Location,
+    dst: str | os.PathLike[str],
+    buckets: int,
+    frames: dict[str, pl.LazyFrame],
+    tables: dict[str, list[str]],
+    starts: Sequence[str] | None,
+    say: Callable[[str], None],
+) -> Layout:
     if CUSTOMERS not in frames or ORDERS not in frames:
         raise OlistDataError(f"{src}: a bucketed layout needs the orders and the customers")
     if starts is None:
@@ -236,7 +298,6 @@ def write_layout(
         say(f"{buckets} buckets asked, {n} written: one per customer at most")
     target = Path(dst)
     _check_target(Path(local_path(src)) if not is_url(src) else None, target)
-    tables = {k: list(c) for k, (_, c) in located.items()}
     with atomic_dir(target) as tmp:
         subsets = tuple(t for t in SUBSETS if t in tables and ORDER_ITEMS in tables)
         try:  # the ids as integers; text if any is not 32 lowercase hex digits
@@ -493,6 +554,9 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
                 "again with olist-fast convert --buckets"
             )
         for k in range(n):
-            if not any(layout.bucket_dir(name, k).glob("*.parquet")):
+            parts = list(layout.bucket_dir(name, k).glob("*.parquet"))
+            if not parts:
                 raise OlistDataError(f"{layout.bucket_dir(name, k)}: no Parquet file in the bucket")
+            for part in parts:  # a footer each: a part cut short is named here
+                parquet_schema(part)
     return layout

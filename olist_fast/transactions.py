@@ -458,7 +458,7 @@ def olist_folder(tables: Mapping[str, pl.LazyFrame]) -> Iterator[Path]:
     try:
         for name in PLAN_TABLES:
             lf = tables[name] if name in tables else empty_table(name)
-            lf.collect().write_parquet(folder / f"{TABLES[name].stem}.parquet")
+            lf.sink_parquet(folder / f"{TABLES[name].stem}.parquet")
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

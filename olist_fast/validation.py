@@ -12,7 +12,8 @@ import codecs
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from olist_fast.io import (
     OlistDataError,
     check_columns,
     is_url,
+    parquet_schema,
     read_csv_header,
     table_path,
 )
@@ -240,7 +242,11 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
             return None
         columns = read_csv_header(path)
     else:
-        columns = list(pl.read_parquet_schema(path))
+        try:
+            columns = list(parquet_schema(path))
+        except OlistDataError as exc:
+            errors.append(str(exc))
+            return None
     try:
         absent = check_columns(path, spec, columns)
     except OlistDataError as exc:
@@ -342,10 +348,12 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
         report.errors.append(f"{data_dir}: not a directory (expected the folder of Olist files)")
         return report
     frames: dict[str, pl.DataFrame] = {}
+    absent: set[str] = set()
     for name, spec in TABLES.items():
         try:
             file = table_path(data_dir, spec)
         except OlistDataError as exc:
+            absent.add(name)
             if name in REQUIRED_TABLES:
                 report.errors.append(str(exc))
             elif lost := features_lost(name):
@@ -368,7 +376,7 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
             f"{TABLES['order_items'].stem} are both absent or header only (expected "
             "payment_value or price per order)"
         )
-    elif "order_payments" not in frames and "order_items" in frames:
+    elif "order_items" in frames and absent.union(report.empty) & {"order_payments"}:
         report.warnings.append(
             f"{TABLES['order_payments'].stem}: absent or header only: order amounts are "
             "taken from order_items (price + freight_value)"
@@ -398,3 +406,23 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
             report.monthly = monthly_orders(orders).collect()
             report.health = data_health(orders)
     return report
+
+
+@contextmanager
+def named_read_errors(files: Mapping[str, str | Path]) -> Iterator[None]:
+    """Turn a value the readers could not parse (:func:`olist_fast.io.reading`) into the
+    one line ``validate`` gives for it, naming the file, the column and the row: the local
+    files are checked one by one, only after such a failure."""
+    try:
+        yield
+    except OlistDataError as exc:
+        if not isinstance(exc.__cause__, pl.exceptions.PolarsError):
+            raise
+        for name, where in files.items():
+            if is_url(where) or not Path(where).is_file():  # an object, a layout's parts
+                continue
+            report = ValidationReport(data_dir=Path(where).parent)
+            check_table(Path(where), TABLES[name], report)
+            if report.errors:
+                raise OlistDataError(report.errors[0]) from exc
+        raise

@@ -565,21 +565,15 @@ def test_cli_features_of_a_log_and_of_its_layout(cli: CliRunner, shop, tmp_path)
     assert got.read_bytes() == want.read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert takes no --transactions: click's multi-line usage panel, exit 2, "
-    "instead of a layout or one line saying how to bucket a log",
-)
 def test_cli_convert_of_a_transaction_log(cli: CliRunner, shop, tmp_path) -> None:
     log = _order_lines(shop, tmp_path / "log.csv")
     lay = tmp_path / "lay"
     r = cli.invoke(app, ["convert", "--transactions", str(log), *LOG_OPTIONS, "--out", str(lay),
                          "--buckets", "3"])  # fmt: skip
-    if r.exit_code == 0:  # accepted: the layout gives the log's table
-        want = feature_table(tables=_log_tables(log), as_of=LABELLED)
-        assert_frame_equal(feature_table(lay, as_of=LABELLED), want, check_exact=True)
-    else:
-        assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.exit_code == 0, r.output  # the layout gives the log's table
+    want = feature_table(tables=_log_tables(log), as_of=LABELLED)
+    assert_frame_equal(feature_table(lay, as_of=LABELLED), want, check_exact=True)
+    assert L.open_layout(lay).buckets == 3
 
 
 def _log_tables(log: Path):
@@ -704,12 +698,6 @@ def test_a_malformed_layout_file_is_one_line(cli, good_layout, tmp_path, change,
         feature_table(lay, as_of=LABELLED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert (with or without --buckets) reports a bad value in a CSV as 'internal "
-    "error: InvalidOperationError ... (a bug, not your data)', exit 2 (layout.py "
-    "write_layout does not read under io.reading/named_read_errors as features does)",
-)
 def test_convert_names_a_bad_value_in_one_line(cli, shop, tmp_path) -> None:
     stamp = pl.col("order_purchase_timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     bad = pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("not a time")).otherwise(stamp)
@@ -721,8 +709,15 @@ def test_convert_names_a_bad_value_in_one_line(cli, shop, tmp_path) -> None:
     r = cli.invoke(app, ["convert", "--data", str(folder), "--out", str(tmp_path / "lay"),
                          "--buckets", "3"])  # fmt: skip
     errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
-    assert r.exit_code == 1 and len(errors) == 1 and "not a time" in errors[0], r.stderr
+    assert r.exit_code == 1 and len(errors) == 1 and "row 8: 'not a time'" in errors[0], r.stderr
     assert not (tmp_path / "lay").exists()
+    # without buckets: the same line, and no folder left behind (nor any file in one there)
+    (tmp_path / "there").mkdir()
+    for out in ("copy", "there"):
+        r = cli.invoke(app, ["convert", "--data", str(folder), "--out", str(tmp_path / out)])
+        assert r.exit_code == 1 and "row 8: 'not a time'" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "copy").exists() and not any((tmp_path / "there").iterdir())
 
 
 @pytest.mark.xfail(
@@ -735,20 +730,18 @@ def test_cli_validate_reads_a_layout(cli, good_layout) -> None:
     assert r.exit_code == 0, r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert --data LAYOUT (to re-bucket it) fails with 'olist_orders_dataset.csv: "
-    "file not found', not naming the layout; README: every command reads --data LAYOUT",
-)
 def test_cli_convert_of_a_layout(cli, good_layout, tmp_path) -> None:
     out = tmp_path / "again"
     r = cli.invoke(app, ["convert", "--data", str(good_layout), "--out", str(out),
                          "--buckets", "5"])  # fmt: skip
-    if r.exit_code == 0:
-        want = feature_table(good_layout, as_of=LABELLED)
-        assert_frame_equal(feature_table(out, as_of=LABELLED), want, check_exact=True)
-    else:
-        assert r.exit_code == 1 and "layout" in r.stderr, r.stderr
+    assert r.exit_code == 0, r.output  # bucketed again: the same table
+    assert L.open_layout(out).buckets == 5 and L.open_layout(out).ids == "uint128"
+    want = feature_table(good_layout, as_of=LABELLED)
+    assert_frame_equal(feature_table(out, as_of=LABELLED), want, check_exact=True)
+    # and put back together as a folder of Parquet copies: the same table again
+    r = cli.invoke(app, ["convert", "--data", str(good_layout), "--out", str(tmp_path / "pq")])
+    assert r.exit_code == 0, r.output
+    assert_frame_equal(feature_table(tmp_path / "pq", as_of=LABELLED), want, check_exact=True)
 
 
 def test_cli_convert_then_features_on_text_ids_from_csv(cli, shop, tmp_path) -> None:

@@ -23,6 +23,7 @@ from olist_fast.io._locate import (
     local_path,
     locate_olist,
     locate_table,
+    parquet_schema,
     read_csv_header,
     reading,
     table_path,
@@ -36,7 +37,7 @@ from olist_fast.io._scan import (
     scan_table,
     with_absent_columns,
 )
-from olist_fast.io._write import atomic_dir, atomic_path, convert, write_frame
+from olist_fast.io._write import atomic_dir, atomic_path, convert, write_frame, write_tables
 
 __all__ = [
     "BOM",
@@ -62,6 +63,7 @@ __all__ = [
     "locate_olist",
     "locate_table",
     "log",
+    "parquet_schema",
     "payments_from_items",
     "preferred_engine",
     "read_csv_header",
@@ -73,4 +75,5 @@ __all__ = [
     "table_path",
     "with_absent_columns",
     "write_frame",
+    "write_tables",
 ]

@@ -112,7 +112,7 @@ def locate_table(
             if path.is_file():
                 if ext == ".csv":
                     return path, read_csv_header(path)
-                return path, pl.scan_parquet(path).collect_schema().names()
+                return path, list(parquet_schema(path))
         return None
     for ext in _extensions(fmt):
         url = str(join_location(location, f"{spec.stem}{ext}"))
@@ -120,6 +120,18 @@ def locate_table(
         if names is not None:
             return url, names
     return None
+
+
+def parquet_schema(where: str | Path, storage_options: StorageOptions = None) -> pl.Schema:
+    """The schema in a Parquet file's footer (a glob: the first file's); a file that is
+    not Parquet, or was cut short (no footer), is a one-line :class:`OlistDataError`."""
+    try:
+        return pl.scan_parquet(where, storage_options=storage_options).collect_schema()
+    except pl.exceptions.ComputeError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OlistDataError(
+            f"{where}: not a readable Parquet file ({first}); was it cut short? write it again"
+        ) from None
 
 
 def read_csv_header(path: Path) -> list[str]:

@@ -18,6 +18,7 @@ from olist_fast.io._locate import (
     check_columns,
     has_rows,
     locate_olist,
+    parquet_schema,
     read_csv_header,
     table_path,
 )
@@ -45,7 +46,7 @@ def scan_table(
     where = str(path)
     if where.endswith(".parquet"):
         lf = pl.scan_parquet(path, storage_options=storage_options)
-        schema = lf.collect_schema()
+        schema = parquet_schema(path, storage_options)
         absent = check_columns(where, spec, schema.names())
         if all(schema[c] == t for c, t in spec.schema.items() if c in schema):
             return with_absent_columns(lf, spec, absent)  # typed, as `convert` writes it

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
 from olist_fast.errors import OlistDataError
-from olist_fast.io._locate import Format, Location, StorageOptions, is_url, local_path
+from olist_fast.io._locate import Format, Location, StorageOptions, is_url, local_path, reading
 from olist_fast.io._scan import scan_olist
 from olist_fast.schema import TABLES
 
@@ -88,13 +88,33 @@ def write_frame(
 def convert(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], *, fmt: Format = "auto"
 ) -> list[Path]:
-    """Write typed Parquet copies of the nine tables of ``src`` into ``dst``."""
-    frames = scan_olist(src, fmt=fmt)
+    """Write typed Parquet copies of the nine tables of ``src`` into ``dst``: all of them
+    or none (:func:`write_tables`)."""
+    with reading(str(src)):
+        return write_tables(scan_olist(src, fmt=fmt), dst)
+
+
+def write_tables(frames: Mapping[str, pl.LazyFrame], dst: str | os.PathLike[str]) -> list[Path]:
+    """Write each table of ``frames`` as ``dst/<stem>.parquet``, all or none: every file is
+    written in a temporary folder inside ``dst`` first and moved into place once all are
+    written; on a failure nothing is moved, and a ``dst`` this call created is removed."""
     dst_dir = Path(dst)
-    written = []
-    for name, lf in frames.items():
-        target = dst_dir / f"{TABLES[name].stem}.parquet"
-        with atomic_path(target) as tmp:
-            lf.sink_parquet(tmp)
-        written.append(target)
-    return written
+    created = not dst_dir.exists()
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".olist-fast-convert.", suffix=".tmp", dir=dst_dir))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        names = [f"{TABLES[name].stem}.parquet" for name in frames]
+        for name, lf in zip(names, frames.values(), strict=True):
+            lf.sink_parquet(tmp / name)
+        for name in names:
+            (tmp / name).chmod(0o666 & ~umask)
+            os.replace(tmp / name, dst_dir / name)
+    except BaseException:
+        if created:
+            shutil.rmtree(dst_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [dst_dir / name for name in names]
