@@ -46,7 +46,7 @@ _EXPORTS = {
     "train": "olist_fast.pipeline",
     "RunConfig": "olist_fast.config",
     "scan_olist": "olist_fast.io",
-    "validate": "olist_fast.validation",
+    "validate": "olist_fast.data",
     "write_olist": "olist_fast.synth",
 }
 
@@ -88,6 +88,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from olist_fast.config import RunConfig
+    from olist_fast.data import validate
     from olist_fast.errors import OlistDataError, OlistError, OlistUsageError
     from olist_fast.features import (
         build_customer_grain,
@@ -104,7 +105,7 @@ if TYPE_CHECKING:
     from olist_fast.synth import generate, load_simulation, make_olist, simulate, write_olist
     from olist_fast.transactions import from_transactions
     from olist_fast.truth import feature_ceiling, truth_report
-    from olist_fast.validation import DataHealth, ValidationReport, data_health, validate
+    from olist_fast.validation import DataHealth, ValidationReport, data_health
 
 
 def __getattr__(name: str) -> Any:

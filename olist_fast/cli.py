@@ -17,9 +17,9 @@ import typer
 from polars._typing import EngineType
 
 from olist_fast import __version__
-from olist_fast.data import ensure_demo_data, resolve_data_dir
+from olist_fast.data import ensure_demo_data, resolve_data_dir, validate
 from olist_fast.errors import OlistError
-from olist_fast.validation import ValidationReport, validate
+from olist_fast.validation import ValidationReport
 
 if TYPE_CHECKING:
     import polars as pl

@@ -26,10 +26,10 @@ from olist_fast.io import (
     reading,
     scan_covered,
 )
-from olist_fast.layout import Layout, is_layout, open_layout
+from olist_fast.layout import Layout, is_layout, open_layout, validate_layout
 from olist_fast.schema import PLAN_TABLES, TABLES
 from olist_fast.timestamps import as_datetime
-from olist_fast.validation import data_health, named_read_errors
+from olist_fast.validation import ValidationReport, data_health, named_read_errors, validate_folder
 
 log = logging.getLogger("olist_fast")
 
@@ -206,3 +206,11 @@ def read_source(
         opened.coverage,
         opened.layout,
     )
+
+
+def validate(path: Location) -> ValidationReport:
+    """Check every Olist file in ``path``, a folder or a bucketed layout
+    (:func:`olist_fast.layout.validate_layout`), and summarise the data."""
+    if is_layout(path):
+        return validate_layout(local_path(path))
+    return validate_folder(path)

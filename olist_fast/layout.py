@@ -67,7 +67,15 @@ from olist_fast.schema import (
     TABLES,
     empty_table,
 )
-from olist_fast.validation import named_read_errors
+from olist_fast.validation import (
+    ValidationReport,
+    absent_columns,
+    check_frame,
+    header_only,
+    named_read_errors,
+    not_present,
+    summarise,
+)
 
 LAYOUT_FILE = "olist_layout.json"
 FORMAT = "olist-fast bucketed layout"
@@ -560,3 +568,37 @@ def open_layout(path: str | os.PathLike[str]) -> Layout:
             for part in parts:  # a footer each: a part cut short is named here
                 parquet_schema(part)
     return layout
+
+
+def validate_layout(path: str | os.PathLike[str]) -> ValidationReport:
+    """``validate`` for a layout: the layout's file and parts (:func:`open_layout`), then
+    the checks ``validate`` runs on a folder's typed tables, on each table with its
+    buckets put together (rows are counted in that order)."""
+    report = ValidationReport(data_dir=Path(path))
+    try:
+        layout = open_layout(path)
+    except OlistDataError as exc:
+        report.errors.append(str(exc))
+        return report
+    frames: dict[str, pl.DataFrame] = {}
+    absent: set[str] = set()
+    for name, spec in TABLES.items():
+        if name not in layout.tables:
+            absent.add(name)
+            not_present(name, report, f"{layout.path}: {spec.stem} not in the layout")
+            continue
+        where, cols = layout.where(name), layout.tables[name]
+        lf = layout._scan(name, where) if layout.compact else scan_table(where, spec)
+        with reading(where):
+            df = lf.collect()
+        missing = [c for c in spec.optional_columns if c not in set(cols)]
+        absent_columns(where, spec, missing, report)
+        if df.height == 0:
+            header_only(where, spec, report)
+            continue
+        checked = check_frame(df, spec, where, missing, report, rows=False)
+        if checked is not None:
+            frames[name] = checked
+            report.rows[name] = checked.height
+    summarise(frames, absent, report)
+    return report

@@ -252,13 +252,7 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
     except OlistDataError as exc:
         errors.append(str(exc))
         return None
-    for col in absent:
-        lost = features_lost(spec.name, col)
-        report.warnings.append(
-            f"{path}: no column {col!r}: features off, empty for every customer: {', '.join(lost)}"
-            if lost
-            else f"{path}: no column {col!r}: read as empty for every row"
-        )
+    absent_columns(path, spec, absent, report)
     try:
         raw = _read_strings(path, spec)
     except pl.exceptions.PolarsError as exc:
@@ -267,15 +261,7 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         errors.append(f"{path}: {where}")
         return None
     if raw.height == 0:
-        if spec.name in REQUIRED_TABLES:
-            errors.append(f"{path}: no data rows, header only (expected at least one row)")
-            return None
-        report.empty.append(spec.name)
-        if lost := features_lost(spec.name):
-            report.warnings.append(
-                f"{path}: no data rows, header only: features off, empty for every customer: "
-                f"{', '.join(lost)}"
-            )
+        header_only(path, spec, report)
         return None
     if path.suffix == ".csv" and (problem := _check_last_record(path, len(columns), raw.height)):
         errors.append(problem)
@@ -303,7 +289,50 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         typed.append(parsed.alias(col))
     if len(errors) > n_errors:
         return None
-    df = raw.select(typed)
+    return check_frame(raw.select(typed), spec, path, absent, report)
+
+
+def absent_columns(
+    where: str | Path, spec: TableSpec, absent: list[str], report: ValidationReport
+) -> None:
+    """A warning per optional column the table's file lacks, naming the features off."""
+    for col in absent:
+        lost = features_lost(spec.name, col)
+        report.warnings.append(
+            f"{where}: no column {col!r}: features off, empty for every customer: {', '.join(lost)}"
+            if lost
+            else f"{where}: no column {col!r}: read as empty for every row"
+        )
+
+
+def header_only(where: str | Path, spec: TableSpec, report: ValidationReport) -> None:
+    """A table with a header and no rows: an error for a required one, else a warning
+    naming the features it switches off."""
+    if spec.name in REQUIRED_TABLES:
+        report.errors.append(f"{where}: no data rows, header only (expected at least one row)")
+        return
+    report.empty.append(spec.name)
+    if lost := features_lost(spec.name):
+        report.warnings.append(
+            f"{where}: no data rows, header only: features off, empty for every customer: "
+            f"{', '.join(lost)}"
+        )
+
+
+def check_frame(
+    df: pl.DataFrame,
+    spec: TableSpec,
+    where: str | Path,
+    absent: list[str],
+    report: ValidationReport,
+    *,
+    rows: bool = True,
+) -> pl.DataFrame | None:
+    """The checks of a typed table (``absent``: its columns the source lacked): optional
+    columns empty in every row, required values missing, primary keys repeated. Returns
+    ``df`` when it is usable, else records the errors and returns None. ``rows``: name
+    the first row of a missing value (a file's rows; not a layout's)."""
+    errors, n_errors, path = report.errors, len(report.errors), where
     for col in spec.optional_columns:
         empty = col not in absent and df[col].null_count() == df.height
         if empty and (lost := features_lost(spec.name, col)):
@@ -315,8 +344,9 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
         nulls = df[col].null_count()
         if nulls:
             row = int(df.with_row_index("row", offset=1).filter(pl.col(col).is_null())["row"][0])
+            at = f", row {row}" if rows else ""
             errors.append(
-                f"{path}: column {col!r}, row {row}: empty value ({nulls} rows; expected a value)"
+                f"{path}: column {col!r}{at}: empty value ({nulls} rows; expected a value)"
             )
     if spec.primary_key and spec.name not in SOFT_KEYS:
         dup = df.filter(pl.struct(spec.primary_key).is_duplicated())
@@ -333,7 +363,7 @@ def check_table(path: Path, spec: TableSpec, report: ValidationReport) -> pl.Dat
     return df
 
 
-def validate(path: str | os.PathLike[str]) -> ValidationReport:
+def validate_folder(path: str | os.PathLike[str]) -> ValidationReport:
     """Check every Olist file in ``path`` and summarise the data."""
     if is_url(path):
         report = ValidationReport(data_dir=Path(str(path)))
@@ -354,22 +384,37 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
             file = table_path(data_dir, spec)
         except OlistDataError as exc:
             absent.add(name)
-            if name in REQUIRED_TABLES:
-                report.errors.append(str(exc))
-            elif lost := features_lost(name):
-                report.warnings.append(
-                    f"{spec.stem}: not present: features off, empty for every customer: "
-                    f"{', '.join(lost)}"
-                )
-            else:
-                report.warnings.append(
-                    f"{spec.stem}: not present (the feature plan does not read it)"
-                )
+            not_present(name, report, str(exc))
             continue
         df = check_table(file, spec, report)
         if df is not None:
             frames[name] = df
             report.rows[name] = df.height
+    summarise(frames, absent, report)
+    return report
+
+
+def not_present(name: str, report: ValidationReport, missing: str) -> None:
+    """A table without a file: ``missing`` (the error naming the file) for a required one,
+    else a warning naming the features it switches off."""
+    spec = TABLES[name]
+    if name in REQUIRED_TABLES:
+        report.errors.append(missing)
+    elif lost := features_lost(name):
+        report.warnings.append(
+            f"{spec.stem}: not present: features off, empty for every customer: {', '.join(lost)}"
+        )
+    else:
+        report.warnings.append(f"{spec.stem}: not present (the feature plan does not read it)")
+
+
+def summarise(
+    frames: Mapping[str, pl.DataFrame], absent: set[str], report: ValidationReport
+) -> None:
+    """The checks across the usable tables ``frames`` (``absent``: tables without a
+    file): an amount per order, repeated soft keys, keys with no parent row, and the
+    summary (purchase range, orders per month, the data-health verdict)."""
+    data_dir = report.data_dir
     if not report.errors and not any(n in frames for n in AMOUNT_TABLES):
         report.errors.append(
             f"{data_dir}: no order amounts: {TABLES['order_payments'].stem} and "
@@ -405,7 +450,6 @@ def validate(path: str | os.PathLike[str]) -> ValidationReport:
             report.purchase_range = (ts.min(), ts.max())  # type: ignore[assignment]
             report.monthly = monthly_orders(orders).collect()
             report.health = data_health(orders)
-    return report
 
 
 @contextmanager

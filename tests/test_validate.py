@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from olist_fast.cli import app
-from olist_fast.validation import data_health, every_month, health_of, validate
+from olist_fast.data import validate
+from olist_fast.validation import data_health, every_month, health_of
 
 ORDERS = "olist_orders_dataset.csv"
 
