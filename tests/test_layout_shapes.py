@@ -778,6 +778,7 @@ def test_a_parquet_file_cut_short_is_one_line(cli, shop, tmp_path) -> None:
         assert r.exit_code == 1, (command, r.output)
         broken = part if data == lay else whole
         assert len(errors) == 1 and f"{broken}: not a readable Parquet file" in r.stderr, r.stderr
+        assert "taken from order_items" not in r.output  # the payments are there, unreadable
 
 
 def test_cli_convert_of_a_layout(cli, good_layout, tmp_path) -> None:
