@@ -36,9 +36,9 @@ LABEL = "bought_again"
 TRAIN_KEEP = 120_000
 """Non-buyers kept per compact snapshot for the training sample (a training set draws at
 most ``models.MAX_NEGATIVES`` = 100,000 over all its snapshots)."""
-FOLD_KEEP = 1_100_000
+FOLD_KEEP = 280_000
 """Non-buyers kept for a fold's test sample (it draws about ``FOLD_MAX_NEGATIVES`` =
-1,000,000; the margin is a hundred standard deviations of that draw)."""
+250,000; the margin is sixty standard deviations of that draw)."""
 FOLD_SEED_OFFSET = 7
 """A fold's test sample uses the run's seed plus this (a stream apart from training's)."""
 DRIFT_ROWS = 25_000
