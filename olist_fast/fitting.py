@@ -293,6 +293,10 @@ def calibrate(c: Setup, ts: TrainingSet, *, seed: int) -> Calibrated:
 SPEND_MIN_BUYERS = 30
 """Fewer buyers than this fit no spend model: their mean spend is everyone's estimate."""
 SPEND_FOLDS = 5
+SPEND_MAX_BUYERS = 20_000
+"""The spend model sees at most this many buyers, a uniform sample of the training set's
+(every buyer below it): its few small trees of log spend gain nothing measurable from
+more, and it is fitted ``SPEND_FOLDS`` + 1 times (docs/performance.md)."""
 SPEND_TAIL = 3
 """The smearing residuals are capped at the value that this many buyers exceed (at
 most the 99th percentile), so a single buyer who spent thousands of times the median
@@ -315,8 +319,12 @@ def fit_spend(ts: TrainingSet, *, seed: int) -> SpendFit:
     residuals are cross-fitted (``SPEND_FOLDS`` folds: in-sample ones are too small) and
     capped (``SPEND_TAIL``). A buyer whose window is net-negative (refunds larger than
     the purchases) counts as spending zero. With fewer than ``SPEND_MIN_BUYERS`` buyers,
-    every customer's expected spend is the buyers' mean spend (logged)."""
-    buyers = ts.y == 1
+    every customer's expected spend is the buyers' mean spend (logged). Above
+    ``SPEND_MAX_BUYERS`` buyers, a uniform sample of them (drawn with ``seed``)."""
+    buyers = np.flatnonzero(ts.y == 1)
+    if len(buyers) > SPEND_MAX_BUYERS:
+        picked = np.random.default_rng(seed).choice(len(buyers), SPEND_MAX_BUYERS, replace=False)
+        buyers = buyers[np.sort(picked)]
     X, y = ts.X[buyers], np.log1p(np.maximum(ts.spend[buyers], 0.0))
     if len(y) < SPEND_MIN_BUYERS:
         log.warning(
