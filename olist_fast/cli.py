@@ -234,6 +234,11 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _is_io_error(exc: BaseException) -> bool:
+    """A Polars error that is the operating system's (``... (os error 28)``)."""
+    return type(exc).__module__.startswith("polars") and "(os error " in str(exc)
+
+
 def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn`` and sort what fails into the user's problem or ours.
 
@@ -252,6 +257,8 @@ def guarded(fn: Callable[[], T]) -> T:
     except Exception as exc:
         if _state["debug"]:
             raise
+        if _is_io_error(exc):  # a full disk under a Polars writer, a file gone while read
+            raise fail(_first_line(exc)) from None
         typer.echo(
             f"internal error: {type(exc).__name__}: {_first_line(exc)} (a bug, not your data;"
             " run again with --debug for the traceback, and please report it)",

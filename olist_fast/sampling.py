@@ -178,7 +178,11 @@ class Compactor:
             return
         if self.spill is not None:
             # Arrow IPC with LZ4: several times faster to write than Parquet, read lazily
-            frame.write_ipc(self.spill / f"{len(self.labels):06d}.arrow", compression="lz4")
+            part = self.spill / f"{len(self.labels):06d}.arrow"
+            try:
+                frame.write_ipc(part, compression="lz4")
+            except OSError as exc:  # the file is named: the spill's folder is chosen by TMPDIR
+                raise OSError(f"{part}: {exc} (the run's spill: TMPDIR sets its folder)") from None
         if self.stats is not None:
             self.stats = self.stats + EncodingStats.of(frame)
         self.rows += frame.height

@@ -217,3 +217,35 @@ def test_console_script_ends_with_the_command_s_code_output_and_exit_handlers(
 def test_console_script_is_the_entry_point() -> None:
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "olist-fast"]
     assert script.value == "olist_fast.entry:main"
+
+
+def test_a_full_disk_is_one_line_wherever_it_is_met(tmp_path, capsys) -> None:
+    """ENOSPC from Polars' writers (an OSError from the IPC and CSV writers, a ComputeError
+    from the Parquet ones) and from the run's spill: one line naming it, exit 1."""
+    import polars as pl
+    import typer
+
+    from olist_fast.cli import guarded
+    from olist_fast.io import reading
+    from olist_fast.sampling import Compactor
+
+    df = pl.DataFrame({"customer_unique_id": ["a", "b"], "x": [1.0, 2.0]})
+
+    def parquet_to_full_disk() -> None:
+        with reading("the output"):
+            df.write_parquet("/dev/full")
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    (spill / "000000.arrow").symlink_to("/dev/full")
+    compactor = Compactor(spill, seed=1, train=False, fold=False)
+    for fn, named in [
+        (parquet_to_full_disk, "No space left on device"),
+        (lambda: df.lazy().sink_parquet("/dev/full"), "No space left on device"),
+        (lambda: compactor.add(df), f"{spill / '000000.arrow'}: No space left on device"),
+    ]:
+        with pytest.raises(typer.Exit) as exit_:
+            guarded(fn)
+        assert exit_.value.exit_code == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: ") and named in line and "internal" not in line

@@ -37,6 +37,8 @@ def reading(what: str = "the input") -> Iterator[None]:
         yield
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "(os error " in first:  # the disk, not a value: a full disk under a writer
+            raise OSError(first) from exc
         raise OlistDataError(
             f"a value in {what} could not be read: {first} (`olist-fast validate` names the "
             "file and row)"
