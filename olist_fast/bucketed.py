@@ -118,20 +118,45 @@ def appending(target: Path) -> Iterator[Callable[[pl.DataFrame], None]]:
 
                 yield to_csv
             return
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         writer: list[pq.ParquetWriter] = []
+        schema: list[pa.Schema] = []  # the first frame's, which every frame is cast to
+
+        def open_writer(frame: pl.DataFrame) -> pq.ParquetWriter:
+            # the dictionaries are chosen on the first frame with rows
+            writer.append(
+                pq.ParquetWriter(
+                    tmp, schema[0], compression="snappy", use_dictionary=dictionary_columns(frame)
+                )
+            )
+            return writer[0]
+
         try:
 
             def to_parquet(frame: pl.DataFrame) -> None:
                 table = frame.to_arrow()
-                if not writer:
-                    writer.append(pq.ParquetWriter(tmp, table.schema, compression="snappy"))
-                elif frame.height == 0:
+                if not schema:
+                    schema.append(table.schema)
+                if frame.height == 0:
                     return
-                writer[0].write_table(table.cast(writer[0].schema))
+                (writer[0] if writer else open_writer(frame)).write_table(table.cast(schema[0]))
 
             yield to_parquet
+            if not writer and schema:  # no frame had rows: the file holds the schema
+                open_writer(pl.DataFrame())
         finally:
             for w in writer:
                 w.close()
+
+
+def dictionary_columns(frame: pl.DataFrame) -> list[str]:
+    """The columns worth a Parquet dictionary: at most half of the frame's rows distinct.
+    A column of mostly distinct values (a float feature such as ``recency_days``) is
+    written plain: the dictionary the writer would build and then abandon costs several
+    times the plain encoding and its file is no smaller (docs/performance.md)."""
+    if frame.height == 0:
+        return []
+    distinct = frame.select(pl.all().n_unique()).row(0)
+    return [c for c, n in zip(frame.columns, distinct, strict=True) if 2 * n <= frame.height]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from olist_fast import __version__
 from olist_fast.cli import app
-from olist_fast.entry import MALLOC_CONF
+from olist_fast.entry import LAYOUT_FEATURES_MALLOC_CONF, MALLOC_CONF, malloc_conf
 
 
 def test_version_and_help(cli: CliRunner) -> None:
@@ -162,24 +162,59 @@ CHILD = """
 import sys
 import olist_fast.entry as entry
 assert "polars" not in sys.modules, "the entry point imported polars too early"
-sys.argv = ["olist-fast", "--version"]
+sys.argv = ["olist-fast", *sys.argv[1:]]
 assert entry.run_cli() == 0
 import polars
 print(polars.jemalloc_conf)
 """
 
 
-@pytest.mark.parametrize("user_conf", [None, "dirty_decay_ms:100"])
-def test_entry_point_sets_the_allocator_policy_before_polars(user_conf: str | None) -> None:
+@pytest.mark.parametrize("on_layout", [False, True])
+@pytest.mark.parametrize("user_conf", [None, "dirty_decay_ms:100", "inherited"])
+def test_entry_point_sets_the_allocator_policy_before_polars(
+    user_conf: str | None, on_layout: bool, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if user_conf == "inherited":  # a child of olist-fast (bench) has the parent's setting
+        env["_RJEM_MALLOC_CONF"] = MALLOC_CONF
+        user_conf = None
     if user_conf:
         env["_RJEM_MALLOC_CONF"] = user_conf
+    (tmp_path / "olist_layout.json").write_text("{}")
+    args = ["features", "--data", str(tmp_path), "--help"] if on_layout else ["--version"]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out[0] == f"olist-fast {__version__}"
+    assert out[0] == f"olist-fast {__version__}" or on_layout
+    ours = LAYOUT_FEATURES_MALLOC_CONF if on_layout else MALLOC_CONF
     # polars appends the variable to its own defaults; the last setting of a key wins
-    assert out[-1].endswith("," + (user_conf or MALLOC_CONF))
+    assert out[-1].endswith("," + (user_conf or ours))
+
+
+def test_only_features_on_a_local_layout_keeps_freed_pages_longer(tmp_path: Path) -> None:
+    from olist_fast import entry, layout
+
+    assert entry.LAYOUT_FILE == layout.LAYOUT_FILE
+    lay, folder = tmp_path / "layout", tmp_path / "csv"
+    lay.mkdir()
+    folder.mkdir()
+    (lay / layout.LAYOUT_FILE).write_text("{}")
+    for args in (
+        ["features", "--data", str(lay)],
+        ["--debug", "features", "--as-of", "2018-06-01", f"--data={lay}", "--out", "f.parquet"],
+    ):
+        assert malloc_conf(args) == LAYOUT_FEATURES_MALLOC_CONF, args
+    for args in (
+        ["features", "--data", str(folder)],
+        ["features"],
+        ["features", "--data"],
+        ["run", "--data", str(lay)],
+        ["score", "--data", str(lay)],
+        ["features", "--data", f"file://{lay}"],
+        ["--version"],
+        [],
+    ):
+        assert malloc_conf(args) == MALLOC_CONF, args
 
 
 EXITING = """

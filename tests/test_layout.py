@@ -90,6 +90,45 @@ def test_written_bucket_by_bucket_equals_the_whole_file(data_dir, layouts, tmp_p
     assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
+def test_appending_writes_every_frame_with_dictionaries_only_where_they_pay(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from olist_fast.bucketed import appending
+
+    rng = np.random.default_rng(7)
+    frames = [
+        pl.DataFrame(
+            {
+                "id": [f"{i:032x}" for i in range(k * 1000, k * 1000 + n)],
+                "spend": rng.random(n),  # every value distinct: plain
+                "orders": rng.integers(1, 4, n),  # three values: a dictionary
+                "state": [("SP", "RJ", None)[i % 3] for i in range(n)],
+            },
+            schema={"id": pl.String, "spend": pl.Float64, "orders": pl.Int64, "state": pl.String},
+        )
+        for k, n in enumerate([0, 400, 0, 250])  # empty buckets first and between
+    ]
+    out = tmp_path / "f.parquet"
+    with appending(out) as append:
+        for f in frames:
+            append(f)
+    assert_frame_equal(pl.read_parquet(out), pl.concat(frames), check_exact=True)
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_row_groups == 2
+    for g in range(meta.num_row_groups):
+        dictionary = {
+            meta.schema.column(c).name: meta.row_group(g).column(c).has_dictionary_page
+            for c in range(meta.num_columns)
+        }
+        assert dictionary == {"id": False, "spend": False, "orders": True, "state": True}
+    none = tmp_path / "none.parquet"
+    with appending(none) as append:
+        append(frames[0])
+        append(frames[2])
+    assert_frame_equal(pl.read_parquet(none), frames[0])
+    assert not list(tmp_path.glob(".*"))
+
+
 def test_layout_tables_read_whole_are_the_source_tables(data_dir, layouts) -> None:
     source = scan_olist(data_dir)
     from olist_fast.data import open_tables
