@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 
 def auc_score(y: np.ndarray, score: np.ndarray) -> float:
@@ -363,11 +363,20 @@ def ranking_report(
         pr_auc=ap,
         lift_top10=r.lift(0.10) if r is not None else lift_at(y, score, 0.10),
         lift_top1=r.lift(0.01) if r is not None else lift_at(y, score, 0.01),
-        brier=float(brier_score_loss(y, score)) if probabilities else None,
+        brier=brier_score(y, score) if probabilities else None,
         positives=int(y.sum()),
         rows=len(y),
         expected_positives=float(score.sum()) if probabilities else None,
     )
+
+
+def brier_score(y: np.ndarray, prob: np.ndarray) -> float:
+    """scikit-learn's ``brier_score_loss`` for 0/1 labels (the same bits: the mean of
+    the squared errors), without its input checks, which copy and sort the labels of
+    millions of rows."""
+    err = np.asarray(prob, dtype=float) - y
+    np.square(err, out=err)
+    return float(err.mean())
 
 
 def calibration_bins(y: np.ndarray, prob: np.ndarray, *, n_bins: int = 10) -> dict:
@@ -399,31 +408,84 @@ def normalized_gini_score(actual: np.ndarray, predicted: np.ndarray) -> float:
     (1: the perfect ranking of value, 0: a random one). Ties in ``predicted`` count at
     their mean position."""
     actual = np.asarray(actual, dtype=float)
-    total = actual.sum()
-    if len(actual) < 2 or total <= 0:
+    predicted = np.asarray(predicted, dtype=float)
+    order = np.argsort(-predicted, kind="stable")
+    best = np.sort(actual)[::-1]
+    return _normalized_gini(actual[order], predicted[order], best)
+
+
+def _normalized_gini(by_prediction: np.ndarray, prediction: np.ndarray, best: np.ndarray) -> float:
+    """:func:`normalized_gini_score` from ``actual`` sorted by ``prediction`` (highest
+    first, ``prediction`` sorted with it) and from ``actual`` sorted itself (highest
+    first): each Gini is a sum over the groups of tied positions, so no rank array of
+    every row is built (a backtest window holds millions)."""
+    total = float(by_prediction.sum())
+    if len(by_prediction) < 2 or total <= 0:
         return math.nan
+    return _gini(by_prediction, prediction, total) / _gini(best, best, total)
 
-    def gini(order_by: np.ndarray) -> float:
-        ranks = rankdata(-order_by, method="average")  # 1 = the highest
-        share = (actual * (len(actual) - ranks + 0.5)).sum() / (total * len(actual))
-        return share - 0.5
 
-    return float(gini(np.asarray(predicted, dtype=float)) / gini(actual))
+GINI_BLOCK = 1 << 20
+"""Rows per block of :func:`_gini` (a tie group is never split): its arrays stay this
+size whatever the number of customers."""
+
+
+def _gini(values: np.ndarray, keys: np.ndarray, total: float) -> float:
+    """The Gini of ``values`` in their order (``keys``, descending, give the ties: a
+    tied group counts at its mean position, as ``rankdata(method="average")`` ranks),
+    block by block: ``sum(values * (n - rank + 0.5))`` is ``(n + 0.5) * total`` less the
+    values weighted by their ranks."""
+    n = len(values)
+    weighted = 0.0  # sum of values times the mean rank of their tie group (1 = the highest)
+    lo = 0
+    while lo < n:
+        hi = _group_end(keys, min(lo + GINI_BLOCK, n))
+        k = keys[lo:hi]
+        starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+        ends = np.append(starts[1:], hi - lo)
+        mean_rank = lo + (starts + 1 + ends) / 2.0
+        weighted += float(np.add.reduceat(values[lo:hi], starts) @ mean_rank)
+        lo = hi
+    share = ((n + 0.5) * total - weighted) / (total * n)
+    return share - 0.5
+
+
+def _group_end(keys: np.ndarray, at: int) -> int:
+    """The first position from ``at`` on whose key differs from ``keys[at - 1]``: the
+    end of the tie group that position ``at - 1`` is in (``len(keys)`` if it runs to the
+    end), looked for a block at a time."""
+    n = len(keys)
+    if at >= n:
+        return n
+    key = keys[at - 1]
+    while at < n:
+        differs = np.flatnonzero(keys[at : at + GINI_BLOCK] != key)
+        if len(differs):
+            return at + int(differs[0])
+        at += GINI_BLOCK
+    return n
 
 
 def value_report(expected: np.ndarray, realized: np.ndarray) -> dict:
     """What a user plans with, summed: total expected value against realized spend, per
-    decile of expected value (the highest first), and the normalized Gini of value."""
+    decile of expected value (the highest first), and the normalized Gini of value.
+
+    One sort of the expected values serves both: the deciles are consecutive runs of it
+    (a tie across a decile's edge is split by position, as the ranked score file does),
+    and the Gini sums over its groups of ties."""
     expected = np.asarray(expected, dtype=float)
     realized = np.maximum(np.asarray(realized, dtype=float), 0.0)
     n = len(expected)
     order = np.argsort(-expected, kind="stable")
-    decile = np.empty(n, dtype=np.int64)
-    decile[order] = np.ceil(np.arange(1, n + 1) * 10 / max(n, 1)).astype(np.int64)
+    by_value = expected[order]
+    real_by_value = realized[order]
+    del order
+    # decile d holds the positions i (1-based) with ceil(i * 10 / n) == d: from
+    # (d - 1) * n // 10 to d * n // 10, 0-based, end excluded
     deciles = []
     for d in range(1, 11):
-        rows = decile == d
-        pred, real = float(expected[rows].sum()), float(realized[rows].sum())
+        lo, hi = (d - 1) * n // 10, d * n // 10
+        pred, real = float(by_value[lo:hi].sum()), float(real_by_value[lo:hi].sum())
         deciles.append(
             {
                 "decile": d,
@@ -433,10 +495,11 @@ def value_report(expected: np.ndarray, realized: np.ndarray) -> dict:
             }
         )
     total_pred, total_real = float(expected.sum()), float(realized.sum())
+    best = np.sort(realized)[::-1]
     return {
         "expected_total": total_pred,
         "realized_total": total_real,
         "ratio": total_pred / total_real if total_real > 0 else math.nan,
         "deciles": deciles,
-        "normalized_gini": normalized_gini_score(realized, expected),
+        "normalized_gini": _normalized_gini(real_by_value, by_value, best),
     }

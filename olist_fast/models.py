@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -486,16 +487,12 @@ def by_rows(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> np.nd
     if len(X) < 2 * PREDICT_CHUNK:
         with openmp_limited():
             return predict(X)
-    chunks = np.array_split(np.arange(len(X)), len(X) // PREDICT_CHUNK)
 
-    def part(rows: np.ndarray) -> np.ndarray:
+    def part(rows: tuple[int, int]) -> np.ndarray:
         with openmp_limited():
-            return predict(X[rows])
+            return predict(X[np.arange(*rows)])  # a copy, as before: the same bits
 
-    if threads() < 2:
-        return np.concatenate([part(rows) for rows in chunks])
-    with ThreadPoolExecutor(threads()) as ex:
-        return np.concatenate(list(ex.map(part, chunks)))
+    return _gathered(part, _chunks(len(X)))
 
 
 def by_slices(
@@ -509,17 +506,48 @@ def by_slices(
     chunks as :func:`by_rows`, so the same bits."""
     if n < 2 * PREDICT_CHUNK:
         return by_rows(predict, encode(0, n))
-    chunks = np.array_split(np.arange(n), n // PREDICT_CHUNK)
 
-    def part(rows: np.ndarray) -> np.ndarray:
-        X = encode(int(rows[0]), len(rows))
+    def part(rows: tuple[int, int]) -> np.ndarray:
+        X = encode(rows[0], rows[1] - rows[0])
         with openmp_limited():
             return predict(X)
 
+    return _gathered(part, _chunks(n))
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    """The (start, stop) of each chunk of ``np.array_split(np.arange(n), n //
+    PREDICT_CHUNK)``, without the index array."""
+    m = n // PREDICT_CHUNK
+    q, r = divmod(n, m)
+    bounds = [i * q + min(i, r) for i in range(m + 1)]
+    return list(pairwise(bounds))
+
+
+def _gathered(
+    part: Callable[[tuple[int, int]], np.ndarray], chunks: list[tuple[int, int]]
+) -> np.ndarray:
+    """``part`` of each chunk, in order, on :func:`threads` threads, written into one
+    array as they arrive (not a list of them joined at the end: a copy of the whole
+    result less at the peak)."""
+    out: np.ndarray | None = None
+
+    def put(rows: tuple[int, int], got: np.ndarray) -> np.ndarray:
+        nonlocal out
+        if out is None:
+            out = np.empty((chunks[-1][1], *got.shape[1:]), dtype=got.dtype)
+        out[rows[0] : rows[1]] = got
+        return out
+
     if threads() < 2:
-        return np.concatenate([part(rows) for rows in chunks])
-    with ThreadPoolExecutor(threads()) as ex:
-        return np.concatenate(list(ex.map(part, chunks)))
+        for rows in chunks:
+            put(rows, part(rows))
+    else:
+        with ThreadPoolExecutor(threads()) as ex:
+            for rows, got in zip(chunks, ex.map(part, chunks), strict=True):
+                put(rows, got)
+    assert out is not None
+    return out
 
 
 def _predict_positive(model: Any, final: Any, X: np.ndarray) -> np.ndarray:

@@ -231,6 +231,7 @@ def run(
         protocol = config.protocol(source.as_of)
         snaps = timer.run("features", lambda: engine.snapshots(source, protocol, config))
         stage = model_stage(snaps, config, source.data_dir, timer)
+        snaps = snaps.scored_and_counted()  # the labelled rows are not read again
         scores = timer.run("score", lambda: engine.score(stage.final, snaps))
         files = timer.run(
             "write",

@@ -153,6 +153,50 @@ def test_value_report_sums_and_deciles() -> None:
     assert r["normalized_gini"] == pytest.approx(1.0)
 
 
+def _reference_value_report(expected: np.ndarray, realized: np.ndarray) -> tuple:
+    """The value report as first written: a decile per row and rankdata ranks."""
+    from scipy.stats import rankdata
+
+    realized = np.maximum(realized, 0.0)
+    n = len(expected)
+    order = np.argsort(-expected, kind="stable")
+    decile = np.empty(n, dtype=np.int64)
+    decile[order] = np.ceil(np.arange(1, n + 1) * 10 / n).astype(np.int64)
+    sums = [(expected[decile == d].sum(), realized[decile == d].sum()) for d in range(1, 11)]
+
+    def gini(by: np.ndarray) -> float:
+        ranks = rankdata(-by, method="average")
+        return (realized * (n - ranks + 0.5)).sum() / (realized.sum() * n) - 0.5
+
+    return sums, gini(expected) / gini(realized)
+
+
+@pytest.mark.parametrize("block", [None, 7, 64])  # small blocks: tie groups span several
+@pytest.mark.parametrize("n", [2, 7, 10, 13, 999, 20_001])
+def test_value_report_matches_per_row_deciles_and_average_ranks_under_heavy_ties(
+    n, block, monkeypatch
+) -> None:
+    import olist_fast.evaluate as E
+    from olist_fast.evaluate import normalized_gini_score, value_report
+
+    if block:
+        monkeypatch.setattr(E, "GINI_BLOCK", block)
+
+    rng = np.random.default_rng(n)
+    expected = np.round(rng.gamma(0.5, 20, n), 0)  # many ties, some across decile edges
+    realized = np.where(rng.random(n) < 0.3, np.round(rng.lognormal(3, 1, n), 0), 0.0)
+    realized[: n // 5] *= -1  # refunds count as zero
+    realized[-1] = 50.0
+    got = value_report(expected, realized)
+    sums, gini = _reference_value_report(expected, realized)
+    for row, (pred, real) in zip(got["deciles"], sums, strict=True):
+        assert row["expected"] == pytest.approx(pred, rel=1e-12, abs=1e-9)
+        assert row["realized"] == pytest.approx(real, rel=1e-12, abs=1e-9)
+    assert got["normalized_gini"] == pytest.approx(gini, rel=1e-9, abs=1e-12)
+    floored = np.maximum(realized, 0.0)
+    assert normalized_gini_score(floored, expected) == pytest.approx(gini, rel=1e-9, abs=1e-12)
+
+
 def test_deciles_count_observed_and_expected_buyers_per_decile() -> None:
     from olist_fast.evaluate import deciles
 
@@ -283,3 +327,16 @@ def test_sorted_reports_equal_the_unsorted_ones() -> None:
     d2 = paired_difference(y, ("a", smooth), ("b", tied), boot)
     for field, value in d1.as_dict().items():
         assert value == pytest.approx(d2.as_dict()[field], abs=1e-12), field
+
+
+@pytest.mark.parametrize("n", [1, 10, 100_003])
+def test_brier_score_is_scikit_learn_s(n: int) -> None:
+    from sklearn.metrics import brier_score_loss
+
+    from olist_fast.evaluate import brier_score
+
+    rng = np.random.default_rng(n)
+    y = (rng.random(n) < 0.1).astype(np.int64)
+    p = rng.random(n)
+    assert brier_score(y, p) == brier_score_loss(y, p)
+    assert brier_score(y.astype(np.int8), p) == brier_score_loss(y, p)

@@ -348,6 +348,19 @@ def test_compact_snapshots_give_the_same_run(data_dir, layouts, tmp_path, monkey
 
     whole = read_snapshots(RunConfig(data=layouts[3], as_of="2018-06-01", compare=True))
     assert not whole.compacted
+    # after the model stage only snapshot 0 and the labelled ones' counts and labels stay
+    for snapshots in (snaps, whole):
+        counted = snapshots.scored_and_counted()
+        assert counted[0] is snapshots[0] and counted.lazy(0).collect().equals(
+            snapshots.lazy(0).collect()
+        )
+        for j in range(1, len(snapshots.frames)):
+            assert counted.rows(j) == snapshots.rows(j) > 0
+            assert np.array_equal(counted.labels(j), snapshots.labels(j))
+            if j in counted.compacted:
+                assert counted[j].height == counted.compacted[j].frame.height == 0
+            else:
+                assert counted[j].columns == ["bought_again"]
 
 
 def test_the_compact_snapshots_keep_more_than_any_sample_draws() -> None:

@@ -172,6 +172,15 @@ def test_tree_scores_in_row_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatc
         two = by_rows(spend.predict, X)
     assert np.array_equal(one, two)
     assert np.array_equal(two, whole_spend)
+    # slices encoded one chunk at a time: the same bits, in place, 1-D or 2-D
+    stacked = lambda rows: np.column_stack([spend.predict(rows), rows[:, 0]])  # noqa: E731
+    for n_threads in (1, 2):
+        with using_threads(n_threads):
+            got = models.by_slices(len(X), lambda at, n: X[at : at + n], stacked)
+            assert np.array_equal(got[:, 0], whole_spend)
+            assert np.array_equal(got[:, 1], X[:, 0], equal_nan=True)
+            assert np.array_equal(models.by_slices(len(X), lambda at, n: X[at : at + n],
+                                                   spend.predict), whole_spend)  # fmt: skip
 
 
 def test_sparse_penalty_follows_the_information_in_the_labels() -> None:
@@ -330,3 +339,35 @@ def test_openmp_is_limited_inside_the_context() -> None:
     with openmp_limited():
         assert openmp() == {OPENMP_THREADS}
     assert openmp() == before
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_score_order_is_propensity_then_id_with_ties(shuffled: bool) -> None:
+    """best_first: a stable sort of the propensities for sorted ids (a snapshot's), the
+    two-key sort otherwise; the same order as sorting by (propensity desc, id asc)."""
+    import polars as pl
+
+    from olist_fast.fitting import best_first
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    ids = pl.Series("id", [f"{i:032x}" for i in rng.choice(10**9, n, replace=False)]).sort()
+    p = np.round(rng.random(n), 2)  # about 50 customers per value
+    if shuffled:
+        perm = rng.permutation(n)
+        ids, p = ids.gather(perm), p[perm]
+    want = (
+        pl.DataFrame({"p": p, "id": ids})
+        .with_row_index("row")
+        .sort(["p", "id"], descending=[True, False])["row"]
+        .to_numpy()
+    )
+    assert np.array_equal(best_first(p, ids), want)
+
+
+@pytest.mark.parametrize("n", [50_000, 50_001, 74_999, 1_234_567])
+def test_prediction_chunks_are_array_split_s(n: int) -> None:
+    from olist_fast.models import PREDICT_CHUNK, _chunks
+
+    want = [(int(c[0]), int(c[-1]) + 1) for c in np.array_split(np.arange(n), n // PREDICT_CHUNK)]
+    assert _chunks(n) == want
