@@ -430,7 +430,9 @@ def score_customers(model: FittedModel, snapshot: pl.DataFrame | pl.LazyFrame) -
     """The ranked score table of a snapshot: one row per customer, best first. A lazy
     snapshot (a file) is read slice by slice, never whole."""
     if isinstance(snapshot, pl.LazyFrame):
-        ids = snapshot.select("customer_unique_id").collect().to_series()
+        # one buffer: a file read in pieces gives a column of many chunks, and gathering
+        # from those in the score order is several times slower
+        ids = snapshot.select("customer_unique_id").collect().to_series().rechunk()
     else:
         ids = snapshot["customer_unique_id"]
     both = by_slices(
