@@ -463,10 +463,13 @@ def best_first(p: np.ndarray, ids: pl.Series) -> np.ndarray:
     """The order of the score table: ``p`` highest first, ties by ``ids`` A-Z. A
     snapshot's ids are sorted, so that is a stable sort of ``p`` alone (no sort keys of
     the ids: a score table holds millions of customers)."""
+    keys = pl.DataFrame({"p": p})
     if ids.is_sorted():
-        return np.argsort(-p, kind="stable")
-    keys = pl.DataFrame({"p": p, "id": ids})
-    return keys.select(pl.arg_sort_by("p", "id", descending=[True, False])).to_series().to_numpy()
+        order = pl.arg_sort_by("p", descending=True, maintain_order=True)
+    else:
+        keys = keys.with_columns(ids.alias("id"))
+        order = pl.arg_sort_by("p", "id", descending=[True, False])
+    return keys.select(order).to_series().to_numpy()
 
 
 def fit_final_model(
