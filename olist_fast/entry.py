@@ -42,9 +42,15 @@ def malloc_conf(args: Sequence[str]) -> str:
             data = args[i + 1]
         elif arg.startswith("--data="):
             data = arg.removeprefix("--data=")
-    if data is None or "://" in data or not (Path(data) / LAYOUT_FILE).is_file():
+    if data is None:  # the default folder (olist_fast.data.default_data_dir)
+        data = os.environ.get("OLIST_FAST_DATA", "datasets")
+    if "://" in data:
         return MALLOC_CONF
-    return LAYOUT_FEATURES_MALLOC_CONF
+    try:
+        on_layout = (Path(data) / LAYOUT_FILE).is_file()
+    except (OSError, ValueError):  # an unreadable path: the command itself says so
+        return MALLOC_CONF
+    return LAYOUT_FEATURES_MALLOC_CONF if on_layout else MALLOC_CONF
 
 
 def configure_allocator(args: Sequence[str] = ()) -> None:

@@ -420,9 +420,10 @@ def _normalized_gini(by_prediction: np.ndarray, prediction: np.ndarray, best: np
     first): each Gini is a sum over the groups of tied positions, so no rank array of
     every row is built (a backtest window holds millions)."""
     total = float(by_prediction.sum())
-    if len(by_prediction) < 2 or total <= 0:
-        return math.nan
-    return _gini(by_prediction, prediction, total) / _gini(best, best, total)
+    if len(by_prediction) < 2 or not total > 0 or np.isnan(prediction).any():
+        return math.nan  # (rankdata's ranks of a NaN prediction are NaN: so is the Gini)
+    ceiling = _gini(best, best, total)
+    return _gini(by_prediction, prediction, total) / ceiling if ceiling else math.nan
 
 
 GINI_BLOCK = 1 << 20

@@ -137,8 +137,12 @@ class Snapshots:
         """These snapshots once the model is chosen, fitted and backtested: snapshot 0 as
         it is (it is scored), the labelled ones reduced to what the outputs report, their
         row counts and labels (:meth:`rows`, :meth:`labels`). A compact snapshot's kept
-        rows and an in-memory snapshot's features are let go: at scale 100 the compact
-        rows alone are about a gigabyte that the score and write stages never read."""
+        rows and an in-memory snapshot's features are let go: at scale they are much of
+        what the run holds, and the score and write stages never read them
+        (docs/performance.md).
+        After it, a labelled snapshot's rows (``self[j]``, :meth:`whole`, :meth:`lazy`,
+        :meth:`uniforms`) are empty or gone: only :meth:`rows` and :meth:`labels`
+        answer for it."""
         compacted = {
             j: c if j == 0 else replace(c, frame=c.frame.clear(), uniforms={})
             for j, c in self.compacted.items()

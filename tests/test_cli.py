@@ -206,7 +206,7 @@ def test_only_features_on_a_local_layout_keeps_freed_pages_longer(tmp_path: Path
         assert malloc_conf(args) == LAYOUT_FEATURES_MALLOC_CONF, args
     for args in (
         ["features", "--data", str(folder)],
-        ["features"],
+        ["features", "--data", "a" * 5000],  # too long a name: the command says so, not this
         ["features", "--data"],
         ["run", "--data", str(lay)],
         ["score", "--data", str(lay)],
@@ -215,6 +215,18 @@ def test_only_features_on_a_local_layout_keeps_freed_pages_longer(tmp_path: Path
         [],
     ):
         assert malloc_conf(args) == MALLOC_CONF, args
+    # without --data the default folder decides: $OLIST_FAST_DATA, else ./datasets
+    from olist_fast.data import DEFAULT_DATA_DIR
+
+    assert Path("datasets") == DEFAULT_DATA_DIR
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OLIST_FAST_DATA", str(lay))
+        assert malloc_conf(["features", "--out", "f.parquet"]) == LAYOUT_FEATURES_MALLOC_CONF
+        mp.delenv("OLIST_FAST_DATA")
+        mp.chdir(tmp_path)
+        assert malloc_conf(["features"]) == MALLOC_CONF
+        lay.rename(tmp_path / "datasets")
+        assert malloc_conf(["features"]) == LAYOUT_FEATURES_MALLOC_CONF
 
 
 EXITING = """

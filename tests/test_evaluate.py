@@ -340,3 +340,14 @@ def test_brier_score_is_scikit_learn_s(n: int) -> None:
     p = rng.random(n)
     assert brier_score(y, p) == brier_score_loss(y, p)
     assert brier_score(y.astype(np.int8), p) == brier_score_loss(y, p)
+
+
+def test_gini_is_nan_where_rankdata_s_was() -> None:
+    """No ordering of equal spends beats another (the best order's Gini is 0), and a NaN
+    prediction has no rank: NaN, not an error or a number."""
+    from olist_fast.evaluate import normalized_gini_score, value_report
+
+    assert math.isnan(normalized_gini_score(np.array([5.0, 5.0]), np.array([0.2, 0.1])))
+    assert math.isnan(value_report(np.array([0.2, 0.1]), np.array([5.0, 5.0]))["normalized_gini"])
+    assert math.isnan(normalized_gini_score(np.array([5.0, 0, 1]), np.array([np.nan, 0.1, 0.2])))
+    assert math.isnan(normalized_gini_score(np.zeros(3), np.array([0.3, 0.1, 0.2])))
