@@ -8,8 +8,8 @@ instead of lingering a further second as "muzzy" pages that still count as resid
 (what it saves: docs/performance.md, "Choices in the code, measured"). ``features`` on a
 bucketed layout keeps freed pages dirty for 2 s instead of 0.5: its freed memory is one
 bucket's, reused by the next bucket instead of being returned and faulted in again
-(what it costs and saves: docs/performance.md, "The allocator per command"). A value the
-user sets in ``_RJEM_MALLOC_CONF`` wins.
+(what it costs and saves: docs/performance.md, "Features at twice DuckDB, and run's
+memory"). A value the user sets in ``_RJEM_MALLOC_CONF`` wins.
 """
 
 from __future__ import annotations

@@ -532,12 +532,11 @@ def _gathered(
     result less at the peak)."""
     out: np.ndarray | None = None
 
-    def put(rows: tuple[int, int], got: np.ndarray) -> np.ndarray:
+    def put(rows: tuple[int, int], got: np.ndarray) -> None:
         nonlocal out
         if out is None:
             out = np.empty((chunks[-1][1], *got.shape[1:]), dtype=got.dtype)
         out[rows[0] : rows[1]] = got
-        return out
 
     if threads() < 2:
         for rows in chunks:

@@ -44,6 +44,7 @@ from olist_fast.io import OlistDataError, StorageOptions
 from olist_fast.models import Imbalance
 from olist_fast.sampling import (
     FOLD_SEED_OFFSET,
+    LABEL,
     Compacted,
     Compactor,
     SpillFolder,
@@ -237,9 +238,6 @@ def build_protocol_snapshots(
     if not score:
         frames = [pl.DataFrame(), *frames]
     return Snapshots(protocol, frames)
-
-
-LABEL = "bought_again"
 
 
 def labels_of(snapshot: pl.DataFrame) -> np.ndarray:
